@@ -1,0 +1,24 @@
+"""graphrnn: recurrent neural networks as symbolic recurrences, unrolled into graphs,
+differentiated in reverse mode, and executed on NumPy or CuPy.
+
+The public API in one place::
+
+    import graphrnn as gr
+    x = gr.input("x", ("B", 3), "float64")
+    W = gr.param("W", (3, 3), "float64")
+    loss = gr.tanh(x @ W).sum()
+    dW = gr.grad(loss, W)
+    gr.evaluate(dW, inputs={"x": ...}, params={"W": ...})
+"""
+
+from . import expr as _expr  # noqa: F401  (installs operator overloading on Node)
+from .autodiff import grad, grad_graph, vjp
+from .backends import available_backends, get_backend
+from .evaluate import EvaluationError, Evaluator, InputError, evaluate
+from .gradcheck import GradcheckError, gradcheck
+from .ir import Graph, Node, meta_scope, toposort
+from .ops import *  # noqa: F401,F403  (the op builders: tanh, matmul, sum, ...)
+from .ops import OPS, DEFAULT_DTYPE
+from .shapes import B, ShapeError, Sym
+
+__version__ = "0.1.0"

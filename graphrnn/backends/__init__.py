@@ -1,0 +1,58 @@
+"""Array backends: the array module ``xp`` kernels run on, and transfers in and out."""
+
+from __future__ import annotations
+
+__all__ = ["Backend", "get_backend", "available_backends"]
+
+
+class Backend:
+    """An array module plus transfers: ``xp``, ``asarray(value, dtype)``, ``to_numpy(array)``."""
+
+    def __init__(self, name, xp, to_numpy):
+        self.name, self.xp, self._to_numpy = name, xp, to_numpy
+
+    def asarray(self, value, dtype=None):
+        """``value`` as an array of this backend (copied to the device when needed)."""
+        return self.xp.asarray(value, dtype=dtype)
+
+    def is_native(self, value) -> bool:
+        """True when ``value`` already lives in this backend's arrays."""
+        return isinstance(value, self.xp.ndarray)
+
+    def to_numpy(self, array):
+        """``array`` as a NumPy array (copied to the host when needed)."""
+        return self._to_numpy(array)
+
+    def __repr__(self):
+        return f"<Backend {self.name}>"
+
+
+def get_backend(name="numpy") -> Backend:
+    """The backend called ``name`` (``"numpy"``, ``"cupy"``, or ``"auto"``: CuPy when a GPU is usable)."""
+    if isinstance(name, Backend):
+        return name
+    if name == "numpy":
+        from .numpy_backend import BACKEND
+        return BACKEND
+    if name == "cupy":
+        from .cupy_backend import load
+        return load()
+    if name == "auto":
+        try:
+            from .cupy_backend import load
+            return load()
+        except RuntimeError:
+            from .numpy_backend import BACKEND
+            return BACKEND
+    raise ValueError(f"unknown backend {name!r}; choose 'numpy', 'cupy' or 'auto'")
+
+
+def available_backends():
+    """Names of the backends usable on this machine."""
+    names = ["numpy"]
+    try:
+        get_backend("cupy")
+        names.append("cupy")
+    except RuntimeError:
+        pass
+    return names

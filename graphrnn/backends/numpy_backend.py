@@ -1,0 +1,7 @@
+"""The NumPy (CPU) backend."""
+
+import numpy as np
+
+from . import Backend
+
+BACKEND = Backend("numpy", np, np.asarray)

@@ -1,0 +1,15 @@
+"""The op library.  Each module registers its ops (shape rule, kernel, VJP together)
+and exports the functions that build nodes."""
+
+from .registry import OPS, Frozen, Op, apply, register
+from .source import (DEFAULT_DTYPE, const, full, input, numel, ones, ones_like, param, zeros,
+                     zeros_like)
+from .shape_ops import (broadcast_to, concat, index, reshape, split, stack, sum_to_shape,
+                        swap_last, transpose)
+from .elementwise import (add, add_n, broadcast_shapes, cast, div, equal, exp, greater,
+                          greater_equal, less, less_equal, log, logical_and, logical_not,
+                          logical_or, mul, neg, not_equal, pow, relu, sigmoid, sqrt, square,
+                          stop_gradient, sub, tanh, where)
+from .reduce import log_softmax, logsumexp, max, mean, softmax, sum
+from .linalg import matmul
+from .nn import gather, one_hot

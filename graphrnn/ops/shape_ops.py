@@ -1,0 +1,338 @@
+"""Ops that move data without arithmetic: reshape, broadcast and its adjoint, transpose,
+indexing (basic slices, along any axis, including time) and its adjoint, concat, stack."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..ir import Node
+from ..shapes import ShapeError, Sym, as_shape, format_shape, size_of
+from .registry import Op, apply, norm_axis, register, same_dtype
+
+__all__ = ["reshape", "broadcast_to", "sum_to_shape", "transpose", "swap_last", "index",
+           "concat", "stack", "split"]
+
+
+# ---------------------------------------------------------------- reshape
+def _reshape_rule(x, *, shape):
+    if size_of(x.shape) != size_of(shape):
+        raise ShapeError(f"reshape: cannot reshape {format_shape(x.shape)} into "
+                         f"{format_shape(shape)} (element counts differ)")
+    return shape, x.dtype
+
+
+register(Op("reshape", _reshape_rule, lambda xp, x, *, shape: xp.reshape(x, shape),
+            lambda node, g: (reshape(g, node.args[0].shape),), wants_shape=True,
+            doc="Same elements, new shape (row-major)."))
+
+
+def _infer_minus_one(x: Node, shape):
+    """Replace one -1 in ``shape`` by what the element count of ``x`` requires."""
+    holes = [i for i, d in enumerate(shape) if isinstance(d, int) and d == -1]
+    if not holes:
+        return as_shape(shape)
+    if len(holes) > 1:
+        raise ShapeError(f"reshape: at most one -1 allowed, got {tuple(shape)!r}")
+    rest = as_shape([d for d in shape if not (isinstance(d, int) and d == -1)])
+    (px, sx), (pr, sr) = size_of(x.shape), size_of(rest)
+    left = {k: v - sr.get(k, 0) for k, v in sx.items()}
+    bad = any(v < 0 for v in left.values()) or any(k not in sx for k in sr)
+    live = [k for k, v in left.items() if v > 0]
+    if bad or pr == 0 or px % pr or len(live) > 1 or (live and left[live[0]] > 1):
+        raise ShapeError(f"reshape: cannot reshape {format_shape(x.shape)} into {tuple(shape)!r}")
+    fill = Sym(live[0], px // pr) if live else px // pr
+    out = list(shape)
+    out[holes[0]] = fill
+    return as_shape(out)
+
+
+def reshape(x: Node, shape) -> Node:
+    """``x`` with a new shape; one ``-1`` is inferred (``(T, B, D) -> (-1, D)`` gives ``(T*B, D)``)."""
+    shape = _infer_minus_one(x, tuple(shape) if not isinstance(shape, int) else (shape,))
+    if shape == x.shape:
+        return x
+    return apply("reshape", x, shape=shape)
+
+
+# ---------------------------------------------------------------- broadcast / sum_to_shape
+def _broadcastable(src, dst) -> bool:
+    """True when shape ``src`` broadcasts to ``dst`` (numpy's rule)."""
+    return len(dst) >= len(src) and all(
+        d == 1 or d == s for d, s in zip(src, dst[len(dst) - len(src):]))
+
+
+def _broadcast_rule(x, *, shape):
+    if not _broadcastable(x.shape, shape):
+        raise ShapeError(f"broadcast_to: cannot broadcast {format_shape(x.shape)} "
+                         f"to {format_shape(shape)}")
+    return shape, x.dtype
+
+
+def _sum_to_rule(g, *, shape):
+    if not _broadcastable(shape, g.shape):
+        raise ShapeError(f"sum_to_shape: cannot sum {format_shape(g.shape)} down to "
+                         f"{format_shape(shape)}")
+    return shape, g.dtype
+
+
+def _sum_to_kernel(xp, g, *, shape):
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return out.reshape(shape)
+
+
+register(Op("broadcast_to", _broadcast_rule,
+            lambda xp, x, *, shape: xp.broadcast_to(x, shape),
+            lambda node, g: (sum_to_shape(g, node.args[0].shape),), wants_shape=True,
+            doc="Repeat size-1 and missing leading axes up to a shape."))
+register(Op("sum_to_shape", _sum_to_rule, _sum_to_kernel,
+            lambda node, g: (broadcast_to(g, node.args[0].shape),), wants_shape=True,
+            doc="The adjoint of broadcast_to: sum the broadcast axes away."))
+
+
+def broadcast_to(x: Node, shape) -> Node:
+    """``x`` repeated along size-1 / missing leading axes to ``shape``."""
+    shape = as_shape(shape)
+    return x if shape == x.shape else apply("broadcast_to", x, shape=shape)
+
+
+def sum_to_shape(x: Node, shape) -> Node:
+    """Sum ``x`` down to ``shape`` (the adjoint of :func:`broadcast_to`)."""
+    shape = as_shape(shape)
+    return x if shape == x.shape else apply("sum_to_shape", x, shape=shape)
+
+
+# ---------------------------------------------------------------- transpose
+def _transpose_rule(x, *, axes):
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of "
+                         f"{x.ndim} dimensions of {format_shape(x.shape)}")
+    return tuple(x.shape[a] for a in axes), x.dtype
+
+
+def _inverse(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+register(Op("transpose", _transpose_rule, lambda xp, x, *, axes: xp.transpose(x, axes),
+            lambda node, g: (transpose(g, _inverse(node.attr("axes"))),),
+            doc="Permute axes."))
+
+
+def transpose(x: Node, axes=None) -> Node:
+    """Permute the axes of ``x`` (default: reverse them)."""
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(
+        norm_axis("transpose", a, x.ndim) for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return apply("transpose", x, axes=axes)
+
+
+def swap_last(x: Node) -> Node:
+    """Swap the last two axes (``x.T``; the matrix transpose, batched over leading axes)."""
+    if x.ndim < 2:
+        raise ShapeError(f"transpose: .T needs at least 2 dimensions, got {format_shape(x.shape)}")
+    axes = list(range(x.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return transpose(x, axes)
+
+
+# ---------------------------------------------------------------- indexing
+class IndexKey(tuple):
+    """A normalized index (see :func:`_normalize_key`) that prints like Python: ``[0, :, ::-1]``."""
+
+    def __repr__(self):
+        parts = []
+        for k in self:
+            if k[0] == "a":
+                parts.append(":")
+            elif k[0] == "i":
+                parts.append(str(k[1]))
+            else:
+                start, stop, step = k[1:]
+                stop = "" if stop < 0 else stop
+                parts.append(f"{start}:{stop}" + (f":{step}" if step != 1 else ""))
+        return "[" + ", ".join(parts) + "]"
+
+
+def _normalize_key(x: Node, key):
+    """A per-axis tuple: ``("i", k)`` picks one index, ``("s", start, stop, step)`` slices,
+    ``("a",)`` keeps the whole axis."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if sum(k is Ellipsis for k in key) > 1:
+        raise ShapeError("index: at most one ellipsis (...)")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (x.ndim - len(key) + 1) + key[i + 1:]
+    if len(key) > x.ndim:
+        raise ShapeError(f"index: too many indices ({len(key)}) for {format_shape(x.shape)}")
+    key = key + (slice(None),) * (x.ndim - len(key))
+    out = []
+    for axis, (k, d) in enumerate(zip(key, x.shape)):
+        if isinstance(k, slice) and k == slice(None):
+            out.append(("a",))
+            continue
+        if isinstance(d, Sym):
+            raise ShapeError(f"index: axis {axis} of {format_shape(x.shape)} is the symbolic "
+                             f"{d!r}; only ':' may index it")
+        if isinstance(k, slice):
+            start, stop, step = k.indices(d)
+            out.append(("s", start, stop, step))
+        elif isinstance(k, int) or hasattr(k, "__index__"):
+            k = int(k)
+            if not -d <= k < d:
+                raise ShapeError(f"index: index {k} is out of range for axis {axis} "
+                                 f"of size {d} in {format_shape(x.shape)}")
+            out.append(("i", k % d))
+        else:
+            raise ShapeError(f"index: only ints, slices and ... are supported, got {k!r}")
+    return IndexKey(out)
+
+
+def _py_key(key):
+    out = []
+    for k in key:
+        if k[0] == "a":
+            out.append(slice(None))
+        elif k[0] == "i":
+            out.append(k[1])
+        else:
+            start, stop, step = k[1:]
+            out.append(slice(start, stop if stop >= 0 else None, step))
+    return tuple(out)
+
+
+def _index_rule(x, *, key):
+    shape = []
+    for d, k in zip(x.shape, key):
+        if k[0] == "a":
+            shape.append(d)
+        elif k[0] == "s":
+            shape.append(len(range(*k[1:])))
+    return tuple(shape), x.dtype
+
+
+def _unindex_rule(g, *, key, shape):
+    return shape, g.dtype
+
+
+def _unindex_kernel(xp, g, *, key, shape):
+    out = xp.zeros(shape, dtype=g.dtype)
+    out[_py_key(key)] = g
+    return out
+
+
+register(Op("index", _index_rule, lambda xp, x, *, key: x[_py_key(key)],
+            lambda node, g: (apply("unindex", g, key=node.attr("key"),
+                                   shape=node.args[0].shape),),
+            doc="Basic indexing: ints and slices per axis."))
+register(Op("unindex", _unindex_rule, _unindex_kernel,
+            lambda node, g: (apply("index", g, key=node.attr("key")),), wants_shape=True,
+            doc="The adjoint of index: place g into zeros of the source shape."))
+
+
+def index(x: Node, key) -> Node:
+    """``x[key]`` with ints, slices (any step) and ``...``, e.g. ``xs[t]`` or ``h[:, 0:3]``."""
+    key = _normalize_key(x, key)
+    if all(k[0] == "a" for k in key):
+        return x
+    return apply("index", x, key=key)
+
+
+# ---------------------------------------------------------------- concat / stack
+def _concat_rule(*xs, axis):
+    if not xs:
+        raise ShapeError("concat: needs at least one argument")
+    dtype = same_dtype("concat", *xs)
+    ref = xs[0].shape
+    total = 0
+    for x in xs:
+        if x.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref))
+                                     if i != axis):
+            shown = ", ".join(format_shape(y.shape) for y in xs)
+            raise ShapeError(f"concat: shapes {shown} differ outside axis {axis}")
+        d = x.shape[axis]
+        if isinstance(d, Sym) or isinstance(total, Sym):
+            if not (isinstance(d, Sym) and (total == 0 or isinstance(total, Sym))
+                    and (total == 0 or total.name == d.name)):
+                raise ShapeError(f"concat: cannot join a symbolic and a concrete size along "
+                                 f"axis {axis}")
+            total = d if total == 0 else Sym(d.name, total.coeff + d.coeff)
+        else:
+            total += d
+    return ref[:axis] + (total,) + ref[axis + 1:], dtype
+
+
+def _concat_vjp(node, g):
+    axis, out, start = node.attr("axis"), [], 0
+    for x in node.args:
+        d = x.shape[axis]
+        if isinstance(d, Sym):
+            raise ShapeError("concat: gradient along a symbolic axis is not supported")
+        key = [slice(None)] * x.ndim
+        key[axis] = slice(start, start + d)
+        out.append(index(g, tuple(key)))
+        start += d
+    return tuple(out)
+
+
+def _stack_rule(*xs, axis):
+    if not xs:
+        raise ShapeError("stack: needs at least one argument")
+    dtype = same_dtype("stack", *xs)
+    if any(x.shape != xs[0].shape for x in xs):
+        shown = ", ".join(format_shape(y.shape) for y in xs)
+        raise ShapeError(f"stack: all shapes must be equal, got {shown}")
+    s = xs[0].shape
+    return s[:axis] + (len(xs),) + s[axis:], dtype
+
+
+def _stack_vjp(node, g):
+    axis = node.attr("axis")
+    return tuple(index(g, (slice(None),) * axis + (i,)) for i in range(len(node.args)))
+
+
+register(Op("concat", _concat_rule, lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
+            _concat_vjp, doc="Join along an existing axis."))
+register(Op("stack", _stack_rule, lambda xp, *xs, axis: xp.stack(xs, axis=axis),
+            _stack_vjp, doc="Join along a new axis (e.g. T steps into (T, B, H))."))
+
+
+def concat(xs: Sequence[Node], axis: int = -1) -> Node:
+    """Join nodes along an existing axis."""
+    xs = tuple(xs)
+    if len(xs) == 1:
+        return xs[0]
+    axis = norm_axis("concat", axis, xs[0].ndim) if xs else 0
+    return apply("concat", *xs, axis=axis)
+
+
+def stack(xs: Sequence[Node], axis: int = 0) -> Node:
+    """Join equally shaped nodes along a new axis."""
+    xs = tuple(xs)
+    axis = norm_axis("stack", axis, xs[0].ndim + 1) if xs else 0
+    return apply("stack", *xs, axis=axis)
+
+
+def split(x: Node, sizes, axis: int = -1):
+    """Cut ``x`` along ``axis`` into pieces of the given sizes (or ``n`` equal pieces)."""
+    axis = norm_axis("split", axis, x.ndim)
+    d = x.shape[axis]
+    if isinstance(sizes, int):
+        if isinstance(d, Sym) or d % sizes:
+            raise ShapeError(f"split: axis {axis} of {format_shape(x.shape)} does not divide "
+                             f"into {sizes} equal parts")
+        sizes = [d // sizes] * sizes
+    if sum(sizes) != d:
+        raise ShapeError(f"split: sizes {list(sizes)} do not add up to {d} on axis {axis}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(index(x, (slice(None),) * axis + (slice(start, start + s),)))
+        start += s
+    return out

@@ -1,0 +1,95 @@
+"""Hypothesis strategies: small shapes, bounded float64 arrays, random expression DAGs."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import graphrnn as gr
+
+F64 = np.float64
+
+
+def shapes(min_dims=1, max_dims=3, min_side=1, max_side=4):
+    """Small concrete shapes."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+                            max_side=max_side)
+
+
+def arrays(shape, lo=-2.0, hi=2.0):
+    """Bounded float64 arrays (no NaN, no huge values)."""
+    return hnp.arrays(F64, shape, elements=st.floats(lo, hi, allow_nan=False, width=64))
+
+
+def away_from_zero(shape, gap=1e-2):
+    """Arrays whose entries keep ``gap`` away from 0 (a kink such as relu's)."""
+    return arrays(shape).map(lambda a: np.where(a >= 0, a + gap, a - gap))
+
+
+def distinct(shape, spacing=0.1):
+    """Arrays of distinct entries at least ``spacing`` apart (so max has no ties)."""
+    n = int(np.prod(shape))
+    return st.permutations(range(n)).map(
+        lambda p: (np.array(p, dtype=F64) * spacing - n * spacing / 2).reshape(shape))
+
+
+# ------------------------------------------------------------ random expression DAGs
+UNARY = {
+    "tanh": gr.tanh, "sigmoid": gr.sigmoid, "neg": gr.neg, "square": gr.square,
+    "exp_small": lambda x: gr.exp(gr.tanh(x)),
+    "safe_log": lambda x: gr.log(x * x + 1.0),
+    "safe_sqrt": lambda x: gr.sqrt(x * x + 1.0),
+    "cube": lambda x: x ** 3,
+    "softmax": lambda x: gr.softmax(x, -1),
+    "log_softmax": lambda x: gr.log_softmax(x, -1),
+    "lse_keep": lambda x: gr.broadcast_to(gr.logsumexp(x, -1, keepdims=True), x.shape),
+    "mean_keep": lambda x: gr.broadcast_to(gr.mean(x, 0, keepdims=True), x.shape),
+    "matmul_W": None,  # filled in by the strategy (needs a parameter)
+    "flip_time": lambda x: x[::-1] if isinstance(x.shape[0], int) else x,
+}
+MASK = gr.input("mask", (2, 3), bool)  # a bool input: where() is smooth in a and b
+BINARY = {
+    "add": gr.add, "sub": gr.sub, "mul": gr.mul,
+    "safe_div": lambda a, b: a / (b * b + 1.0),
+    "where": lambda a, b: gr.where(MASK, a, b),
+    "stack_sum": lambda a, b: gr.stack([a, b]).sum(0),
+    "concat_split": lambda a, b: gr.split(gr.concat([a, b], -1), 2, -1)[1] * a,
+}
+
+
+@st.composite
+def expression_dags(draw, max_leaves=3, max_ops=8):
+    """A random DAG over ``max_leaves`` inputs of shape (2, n) and a parameter W (n, n).
+
+    Nodes are drawn from a growing pool, so subexpressions are shared and reused.
+    Returns ``(loss, inputs, params, description)`` with a scalar float64 ``loss``; values
+    given for leaves the loss does not reach are dropped.
+    """
+    n = 3
+    k = draw(st.integers(1, max_leaves))
+    leaves = [gr.input(f"x{i}", (2, n), F64) for i in range(k)]
+    W = gr.param("W", (n, n), F64)
+    pool = list(leaves)
+    steps = []
+    for _ in range(draw(st.integers(1, max_ops))):
+        if draw(st.booleans()):
+            name = draw(st.sampled_from(sorted(UNARY)))
+            a = draw(st.sampled_from(pool))
+            node = (a @ W) if name == "matmul_W" else UNARY[name](a)
+            steps.append(f"{name}(#{pool.index(a)})")
+        else:
+            name = draw(st.sampled_from(sorted(BINARY)))
+            a, b = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
+            node = BINARY[name](a, b)
+            steps.append(f"{name}(#{pool.index(a)}, #{pool.index(b)})")
+        pool.append(node)
+    picks = draw(st.lists(st.sampled_from(pool[k:]), min_size=1, max_size=3))
+    loss = gr.add_n([gr.sum(p * p) if i % 2 else gr.sum(p) for i, p in enumerate(picks)])
+    inputs = {f"x{i}": draw(arrays((2, n), -1.5, 1.5)) for i in range(k)}
+    inputs["mask"] = draw(hnp.arrays(bool, (2, n)))
+    params = {"W": draw(arrays((n, n), -1.0, 1.0))}
+    g = gr.Graph({"loss": loss})
+    inputs = {k: v for k, v in inputs.items() if k in g.inputs}
+    params = {k: v for k, v in params.items() if k in g.params}
+    return loss, inputs, params, "; ".join(steps)
