@@ -19,6 +19,8 @@ from .gradcheck import GradcheckError, gradcheck
 from .ir import Graph, Node, meta_scope, toposort
 from .ops import *  # noqa: F401,F403  (the op builders: tanh, matmul, sum, ...)
 from .ops import OPS, DEFAULT_DTYPE
+from .recurrence import Recurrence, RecurrenceError, t
 from .shapes import B, ShapeError, Sym
+from .unroll import unroll
 
 __version__ = "0.1.0"

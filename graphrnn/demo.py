@@ -1,6 +1,6 @@
 """The moving-sum demo: ``y[t] = x[t] + x[t-1] + x[t-2]`` with a linear 3-unit Elman RNN.
 
-It builds the unrolled graph with the op API, shows the exact hand-made solution,
+It declares the RNN as a recurrence, unrolls it, shows the exact hand-made solution,
 differentiates the loss (BPTT), checks the gradient against finite differences,
 and trains the RNN from a random start with gradient descent.
 """
@@ -16,32 +16,18 @@ from . import ops as F
 from .autodiff import grad_graph
 from .evaluate import Evaluator
 from .gradcheck import gradcheck
-from .ir import Graph, meta_scope
+from .ir import Graph
+from .examples import EXACT, moving_sum_recurrence
 
 F64 = np.float64
 
-#: The hand-made solution (row-vector layout ``h[t] = h[t-1] @ W + x[t] @ U``).
-EXACT = {"W": np.array([[0.0, 1, 0], [0, 0, 1], [0, 0, 0]]), "U": np.array([[1.0, 0, 0]]),
-         "b": np.zeros(3), "V": np.ones((3, 1)), "c": np.zeros(1)}
-
-
 def moving_sum_graph(steps: int, dtype=F64) -> Graph:
-    """The linear Elman RNN unrolled for ``steps``: ``h[t] = h[t-1] @ W + x[t] @ U + b``,
-    ``y[t] = h[t] @ V + c``; outputs ``y`` as ``(T, B, 1)`` and the MSE ``loss``."""
-    xs = F.input("x", (steps, "B", 1), dtype)
-    target = F.input("target", (steps, "B", 1), dtype)
-    W, U, b = F.param("W", (3, 3), dtype), F.param("U", (1, 3), dtype), F.param("b", (3,), dtype)
-    V, c = F.param("V", (3, 1), dtype), F.param("c", (1,), dtype)
-    h = F.zeros(("B", 3), dtype)
-    ys = []
-    for t in range(steps):
-        with meta_scope(step=t + 1, origin="h[t] = h[t-1] @ W + x[t] @ U + b"):
-            h = (h @ W + xs[t] @ U + b).tag(name=f"h@{t + 1}")
-        with meta_scope(step=t + 1, origin="y[t] = h[t] @ V + c"):
-            ys.append((h @ V + c).tag(name=f"y@{t + 1}"))
-    y = F.stack(ys)
-    loss = F.mean(F.square(y - target))
-    return Graph({"y": y, "loss": loss}, name="moving_sum")
+    """The moving-sum RNN unrolled for ``steps``, with outputs ``y`` ``(T, B, 1)`` and the
+    mean squared error ``loss`` against the input ``target``."""
+    unrolled = moving_sum_recurrence(dtype).unroll(steps)
+    y = unrolled.outputs["y"]
+    target = F.input("target", y.shape, dtype)
+    return Graph({"y": y, "loss": F.mean(F.square(y - target))}, name="moving_sum")
 
 
 def moving_sum_data(steps: int, batch: int, rng: np.random.Generator):
@@ -85,6 +71,7 @@ def run_demo(steps: int = 5, seed: int = 0, iterations: int = 3000,
              log=print) -> Dict[str, object]:
     """The whole demo; returns its figures and the two graphs (for the diagrams)."""
     log("graphrnn demo: the moving sum y[t] = x[t] + x[t-1] + x[t-2]\n")
+    log(moving_sum_recurrence().describe() + "\n")
     g = moving_sum_graph(steps)
     x = np.arange(1.0, steps + 1).reshape(steps, 1, 1)
     y = Evaluator(g)({"x": x, "target": np.zeros_like(x)}, EXACT)["y"]

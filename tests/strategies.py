@@ -93,3 +93,71 @@ def expression_dags(draw, max_leaves=3, max_ops=8):
     inputs = {k: v for k, v in inputs.items() if k in g.inputs}
     params = {k: v for k, v in params.items() if k in g.params}
     return loss, inputs, params, "; ".join(steps)
+
+
+# ------------------------------------------------------------ random recurrences
+ACTIVATIONS = {"tanh": gr.tanh, "sigmoid": gr.sigmoid, "half": lambda v: v * 0.5,
+               "softsign_ish": lambda v: v / (v * v + 1.0)}
+
+
+@st.composite
+def recurrences(draw, n=2, batch=2):
+    """A random recurrence unrolled into a loss graph, with values for all its leaves.
+
+    1-2 states (inits zeros / param / input, delays 1-3, a same-step use of an earlier
+    state), 0-1 inputs (x[t] and delayed x), an output with optional feedback y[t-1], random
+    T in 1..8, forward or reverse, with or without a padding mask.
+    Returns ``(graph, inputs, params, description)``; ``graph`` has a scalar ``loss``.
+    """
+    from graphrnn import Recurrence, t
+
+    rec = Recurrence("random", dtype=F64)
+    has_input = draw(st.booleans())
+    x = rec.input("x", n) if has_input else None
+    n_states = draw(st.integers(1, 2))
+    states, delays = [], []
+    for i in range(n_states):
+        init = draw(st.sampled_from(["zeros", "param", "input"]))
+        depth = draw(st.integers(1, 3))
+        delays.append(depth)
+        states.append(rec.state(f"s{i}", n, init=init, depth=depth))
+    feedback = draw(st.booleans())
+    lines = []
+    y = None
+    # with feedback, s0 reads the output y_fb[t-1] while y_fb[t] reads s0[t] (Jordan)
+    for i, s in enumerate(states):
+        terms = []
+        for j in range(draw(st.integers(1, 3))):
+            k = draw(st.integers(1, delays[i]))
+            src = draw(st.sampled_from(["self", "other", "input"]))
+            if src == "other" and i > 0:
+                ref = states[draw(st.integers(0, i - 1))]  # an earlier state, same step
+            elif src == "input" and x is not None:
+                ref = x[t - draw(st.integers(0, 2))]
+            else:
+                ref = s[t - k]
+            terms.append(ref @ rec.param(f"W{i}_{j}", (n, n)))
+        if feedback and i == 0:
+            if y is None:
+                y = rec.output("y_fb", states[0] @ rec.param("Vfb", (n, n)))  # Jordan
+            terms.append(y[t - 1] * rec.param("g", (n,)))
+        act = draw(st.sampled_from(sorted(ACTIVATIONS)))
+        rec.update(s, ACTIVATIONS[act](gr.add_n(terms) + rec.param(f"b{i}", (n,))))
+        lines.append(f"s{i}: {act}, {len(terms)} terms")
+    out = rec.output("y", gr.add_n([s @ rec.param(f"V{i}", (n, n)) for i, s in enumerate(states)]))
+    steps = draw(st.integers(1, 8))
+    reverse, masked = draw(st.booleans()), draw(st.booleans())
+    g = rec.unroll(steps, reverse=reverse, mask=masked)
+    loss = gr.sum(g.outputs["y"] * g.outputs["y"]) + gr.sum(g.outputs["s0_final"])
+    graph = gr.Graph({"loss": loss})
+    inputs = {}
+    for name, node in graph.inputs.items():
+        shape = tuple(batch if isinstance(d, gr.Sym) else d for d in node.shape)
+        if node.dtype == bool:
+            inputs[name] = draw(hnp.arrays(bool, shape))
+        else:
+            inputs[name] = draw(arrays(shape, -1.0, 1.0))
+    params = {name: draw(arrays(node.shape, -0.8, 0.8)) for name, node in graph.params.items()}
+    desc = (f"T={steps} reverse={reverse} mask={masked} input={has_input} "
+            f"feedback={feedback}; " + "; ".join(lines) + "\n" + rec.describe())
+    return graph, inputs, params, desc
