@@ -9,7 +9,7 @@ import graphrnn as gr
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_readme_python_snippets_run(tmp_path, monkeypatch):
+def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     text = README.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) >= 5
@@ -18,9 +18,14 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     for i, block in enumerate(blocks):
         exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
     # the snippets' claims hold
+    assert namespace["graph"].outputs["y"].shape == (5, gr.B, 1)
+    assert namespace["seq"].ravel().tolist() == [1, 2, 3, 5, 8, 13, 21, 34]
+    assert "state  h[t] = h[t-1] @ W + x[t] @ U + b : f64(B, 3)   (init zeros)" in str(namespace["rec"])
     assert namespace["h"].shape == (gr.B, 4)
     assert list(namespace["dg"].outputs) == ["h", "loss", "dloss/dW", "dloss/db"]
     assert namespace["report"].ok
+    printed = capsys.readouterr().out
+    assert "[ 1.  3.  6.  9. 12.]" in printed and "[('y', 1)]" in printed
 
 
 def test_readme_op_table_names_every_registered_op():
