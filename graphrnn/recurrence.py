@@ -319,8 +319,9 @@ class Recurrence:
         return g
 
     def unroll(self, steps: int, reverse: bool = False, mask: bool = False,
-               per_step: bool = False):
+               per_step: bool = False, sources=None):
         """The explicit Graph for ``steps`` steps (see :func:`graphrnn.unroll.unroll`)."""
         from .unroll import unroll
 
-        return unroll(self, steps, reverse=reverse, mask=mask, per_step=per_step)
+        return unroll(self, steps, reverse=reverse, mask=mask, per_step=per_step,
+                      sources=sources)

@@ -9,15 +9,15 @@ iterative throughout.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Mapping, Optional
 
 import networkx as nx
 
 from . import ops as F
-from .ir import Graph, Node, pop_meta, push_meta, toposort
+from .ir import Graph, Node, dtype_name, pop_meta, push_meta, toposort
 from .pretty import format_expr
 from .recurrence import VAR, Recurrence, RecurrenceError, Variable
-from .shapes import B
+from .shapes import B, format_shape
 
 __all__ = ["unroll"]
 
@@ -109,7 +109,7 @@ def _initial_values(rec: Recurrence, var: Variable) -> Callable[[int], Node]:
 
 
 def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = False,
-           per_step: bool = False) -> Graph:
+           per_step: bool = False, sources: Optional[Mapping[str, Node]] = None) -> Graph:
     """Unroll ``rec`` for ``steps`` steps into a Graph.
 
     Inputs: each input ``x`` as one ``(T, B, *size)`` graph input ``x``; ``<s>0`` for
@@ -118,10 +118,14 @@ def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = Fals
     ``(T, B, *size)`` under its name, each state's final value as ``<s>_final``, and with
     ``per_step=True`` each step's value as ``<y>@<t>`` (t = 1..T).
 
+    ``sources`` binds inputs to existing ``(T, B, *size)`` nodes instead of graph inputs
+    (a lower layer's output sequence feeding the next layer).
+
     ``reverse=True`` runs from step T down to 1 (the backward half of a bidirectional
     layer): ``s[t-1]`` then means the step processed before, ``t+1``.  With a mask, a
-    padded step keeps the previous state, and outputs there are zeros, so losses that
-    use the same mask ignore them.
+    padded step keeps the previous state (so ``<s>_final`` is the state at the sequence's
+    last real step), and the stacked sequences are zeros there (as PyTorch pads packed
+    sequences), so losses that use the same mask ignore them.
     """
     if not isinstance(steps, int) or steps < 1:
         raise RecurrenceError(f"{rec.name}: steps must be an int >= 1, got {steps!r}")
@@ -132,7 +136,20 @@ def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = Fals
     if clash:
         raise RecurrenceError(f"{rec.name}: a variable is named 'mask', which unroll(mask=True) "
                               f"uses for the padding mask; rename it")
-    xs = {v.name: F.input(v.name, (steps, B) + v.size, v.dtype) for v in rec.inputs()}
+    sources = dict(sources or {})
+    xs = {}
+    for v in rec.inputs():
+        want = (steps, B) + v.size
+        src = sources.pop(v.name, None)
+        if src is None:
+            src = F.input(v.name, want, v.dtype)
+        elif src.shape != want or src.dtype != v.dtype:
+            raise RecurrenceError(f"{rec.name}: the source for input {v.name!r} is {src.label()}, "
+                                  f"expected {dtype_name(v.dtype)}{format_shape(want)}")
+        xs[v.name] = src
+    if sources:
+        raise RecurrenceError(f"{rec.name}: sources name {sorted(sources)}, which are not inputs "
+                              f"(inputs: {[v.name for v in rec.inputs()]})")
     m_in = F.input("mask", (steps, B), bool) if mask else None
     inits = {v.name: _initial_values(rec, v) for v in order}
     zeros = {v.name: F.zeros(v.shape, v.dtype) for v in rec.inputs()}
@@ -170,7 +187,7 @@ def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = Fals
                 if mask:
                     kept = F.reshape(keep, (B,) + (1,) * len(v.size))
                     held = F.where(kept, value, lookup(v.name, v.kind, 1))
-                    out = held if v.kind == "state" else F.where(kept, value, 0.0)
+                    out = F.where(kept, value, 0.0)
                 else:
                     held = out = value
                 held.tag(name=f"{v.name}@{tt}")

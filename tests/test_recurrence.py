@@ -59,7 +59,7 @@ def _elman_ref(x, p, h0=None, reverse=False, mask=None):
         if mask is not None:
             new = np.where(mask[tt][:, None], new, h)
         h = new
-        hs[tt] = h
+        hs[tt] = h if mask is None else np.where(mask[tt][:, None], h, 0)
         ys[tt] = h @ p["V"] if mask is None else np.where(mask[tt][:, None], h @ p["V"], 0)
     return np.stack(hs), np.stack(ys), h
 
@@ -85,6 +85,7 @@ def test_forward_reverse_and_masked_unrolling_match_a_numpy_loop(reverse, masked
     if masked and not reverse:
         # a padded step keeps the state; the final state is the state at each length
         np.testing.assert_allclose(out["h_final"][1], out["h"][3, 1])
+        assert np.all(out["h"][4:, 1] == 0)
         assert np.all(out["y"][4:, 1] == 0) and np.all(out["y"][1:, 2] == 0)
 
 

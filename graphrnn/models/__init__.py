@@ -1,0 +1,10 @@
+"""The model zoo, every model written with the recurrence API (no hand-written backward code)."""
+
+from .layers import Embedding, Linear
+from .module import Module, StateDictError
+from .jordan import Autonomous, Jordan
+from .rnn import GRU, LSTM, RNN, RNNBase
+from .seq2seq import Seq2Seq
+
+__all__ = ["Module", "StateDictError", "Linear", "Embedding", "RNNBase", "RNN", "LSTM", "GRU",
+           "Jordan", "Autonomous", "Seq2Seq"]

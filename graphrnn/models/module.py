@@ -1,0 +1,155 @@
+"""``Module``: named parameters as NumPy arrays, children, state dicts and ``.npz`` files.
+
+A module holds values; it builds graph nodes on demand (``param_node``), named by the
+same dotted names as its state dict (``encoder.weight_ih_l0``), so a graph built from a
+module is evaluated with ``params=module.state_dict()``.  Compiled programs are cached per
+shape key and take the parameters at call time, so loading new weights never invalidates them.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .. import ops as F
+from ..autodiff import grad
+from ..evaluate import Evaluator
+from ..ir import Graph, Node
+
+__all__ = ["Module", "StateDictError"]
+
+
+class StateDictError(ValueError):
+    """A state dict or file does not match the model; the message names every entry at fault."""
+
+
+class Module:
+    """Base class: ``register`` parameters, ``add`` children, then build graphs from them."""
+
+    def __init__(self, dtype=None, seed: Optional[int] = None):
+        self.dtype = np.dtype(dtype or F.DEFAULT_DTYPE)
+        if self.dtype.kind != "f":
+            raise ValueError(f"{type(self).__name__}: dtype must be floating point, got {self.dtype}")
+        self.rng = np.random.default_rng(seed)
+        self._params: Dict[str, np.ndarray] = {}
+        self._children: Dict[str, "Module"] = {}
+        self._programs: Dict[tuple, Evaluator] = {}
+
+    # ------------------------------------------------------------ parameters
+    def register(self, name: str, value: np.ndarray) -> None:
+        """Add (or replace) the parameter ``name``."""
+        self._params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+
+    def uniform(self, name: str, shape, bound: float) -> None:
+        """Register ``name`` drawn uniformly from ``[-bound, bound]`` (PyTorch's default init)."""
+        self.register(name, self.rng.uniform(-bound, bound, size=shape))
+
+    def add(self, name: str, child: "Module") -> "Module":
+        """Add a child module; its parameters appear as ``name.<param>``."""
+        if child.dtype != self.dtype:
+            raise ValueError(f"{type(self).__name__}: child {name!r} is {child.dtype}, "
+                             f"expected {self.dtype}")
+        self._children[name] = child
+        return child
+
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, np.ndarray]]:
+        """``(dotted name, array)`` for every parameter, children included, in order."""
+        for k, v in self._params.items():
+            yield prefix + k, v
+        for name, child in self._children.items():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def parameters(self) -> Dict[str, np.ndarray]:
+        """The live parameter arrays by name (no copies: an optimizer may update them in place)."""
+        return dict(self.named_parameters())
+
+    def param_node(self, name: str, prefix: str = "") -> Node:
+        """The graph leaf for parameter ``name`` (named ``prefix + name``)."""
+        v = self._params[name]
+        return F.param(prefix + name, v.shape, self.dtype)
+
+    def num_parameters(self) -> int:
+        """How many scalars the parameters hold."""
+        return sum(v.size for _, v in self.named_parameters())
+
+    # ------------------------------------------------------------ state dicts and files
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of every parameter, by PyTorch-style dotted name."""
+        return {k: v.copy() for k, v in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Load parameters by name; all checked before any is changed.
+
+        Missing, unexpected and wrongly shaped entries are all named in one error.
+        Values are converted to the model's dtype.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        shapes = [f"{k}: expected {own[k].shape}, got {tuple(np.shape(state[k]))}"
+                  for k in own if k in state and tuple(np.shape(state[k])) != own[k].shape]
+        if missing or unexpected or shapes:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if unexpected:
+                parts.append(f"unexpected {unexpected}")
+            if shapes:
+                parts.append("wrong shape: " + "; ".join(shapes))
+            raise StateDictError(f"{type(self).__name__}.load_state_dict: " + ", ".join(parts))
+        for k, v in own.items():
+            v[...] = np.asarray(state[k], dtype=self.dtype)
+
+    def save(self, path: str) -> str:
+        """Write the parameters to an ``.npz`` file (no pickle); returns the path."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        np.savez(path, **self.state_dict())
+        return path
+
+    def load(self, path: str) -> None:
+        """Read parameters saved by :meth:`save` (never unpickles; validates before loading)."""
+        try:
+            with np.load(os.fspath(path), allow_pickle=False) as data:
+                state = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise StateDictError(f"{type(self).__name__}.load: cannot read {path!r}: {e}") from None
+        self.load_state_dict(state)
+
+    # ------------------------------------------------------------ cached programs
+    def run(self, key: tuple, build: Callable[[], Graph], feeds: Mapping,
+            dims: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
+        """Run the program cached under ``key`` (built once by ``build()``) on ``feeds``,
+        with this module's current parameters."""
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = Evaluator(build())
+        params = self.parameters()
+        return program(feeds, {k: params[k] for k in program.graph.params}, dims)
+
+    def run_loss(self, key: tuple, graph_fn: Callable[[], Graph],
+                 loss_fn: Callable[[Dict[str, Node]], Node], feeds: Mapping):
+        """``(loss, grads)``: ``loss_fn(outputs of graph_fn())`` and its gradient with respect
+        to every parameter (by name) and every float input fed (by input name)."""
+        def build():
+            g = graph_fn()
+            loss = loss_fn(dict(g.outputs))
+            if not isinstance(loss, Node) or loss.shape != ():
+                raise ValueError(f"{type(self).__name__}: loss_fn must return a scalar node, "
+                                 f"got {loss!r}")
+            wrt = {**g.params, **{k: v for k, v in g.inputs.items() if v.dtype.kind == "f"}}
+            grads = grad(loss, list(wrt.values()))
+            return Graph({"loss": loss, **{f"grad:{k}": v for k, v in zip(wrt, grads)}},
+                         name=f"loss({g.name})")
+        out = self.run(("loss", loss_fn) + key, build, feeds)
+        return out["loss"], {k[5:]: v for k, v in out.items() if k.startswith("grad:")}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""

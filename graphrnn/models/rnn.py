@@ -1,0 +1,210 @@
+"""PyTorch-compatible recurrent layers: ``RNN`` (Elman), ``LSTM``, ``GRU``.
+
+Stacked (``num_layers``) and bidirectional, time-major by default, with PyTorch's parameter
+names, shapes, gate orders and initialization, so state dicts move both ways::
+
+    lstm = LSTM(10, 20, num_layers=2)
+    output, (h_n, c_n) = lstm(x)             # x: (T, B, 10) -> output (T, B, 20)
+    lstm.load_state_dict({k: v.numpy() for k, v in torch_lstm.state_dict().items()})
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from .. import ops as F
+from ..ir import Graph, Node
+from ..recurrence import Recurrence
+from ..shapes import B
+from .cells import CELLS
+from .module import Module
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
+
+
+class RNNBase(Module):
+    """A stack of recurrent layers of one cell type (``mode`` "RNN", "LSTM" or "GRU")."""
+
+    mode = "RNN"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False,
+                 nonlinearity: str = "tanh", dtype=None, seed: Optional[int] = None):
+        super().__init__(dtype, seed)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"{type(self).__name__}: nonlinearity must be 'tanh' or 'relu', "
+                             f"got {nonlinearity!r}")
+        if min(input_size, hidden_size, num_layers) < 1:
+            raise ValueError(f"{type(self).__name__}: sizes must be >= 1, got input_size="
+                             f"{input_size}, hidden_size={hidden_size}, num_layers={num_layers}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
+        self.nonlinearity = nonlinearity
+        self.cell, gates, self.state_names = CELLS[self.mode]
+        self.num_directions = 2 if bidirectional else 1
+        bound = 1 / math.sqrt(hidden_size)
+        for layer in range(num_layers):
+            in_size = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in self._suffixes(layer):
+                self.uniform(f"weight_ih{suffix}", (gates * hidden_size, in_size), bound)
+                self.uniform(f"weight_hh{suffix}", (gates * hidden_size, hidden_size), bound)
+                if bias:
+                    self.uniform(f"bias_ih{suffix}", (gates * hidden_size,), bound)
+                    self.uniform(f"bias_hh{suffix}", (gates * hidden_size,), bound)
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
+
+    def extra_repr(self):
+        extra = "".join(f", {k}={getattr(self, k)}" for k in ("num_layers", "bidirectional",
+                                                              "batch_first")
+                        if getattr(self, k) not in (1, False))
+        return f"{self.input_size}, {self.hidden_size}{extra}"
+
+    # ------------------------------------------------------------ graph building
+    def build(self, x: Node, init: Optional[Dict[str, Node]] = None, prefix: str = "",
+              mask: bool = False) -> Dict[str, Node]:
+        """Nodes for the layer stack over a time-major ``(T, B, input_size)`` sequence ``x``.
+
+        ``init`` maps ``"h0"`` (and ``"c0"`` for an LSTM) to ``(layers*directions, B, H)`` nodes;
+        missing ones are zeros.  Returns ``output`` ``(T, B, directions*H)``, ``h_n`` (and
+        ``c_n``) ``(layers*directions, B, H)``.  With ``mask`` the graph reads a bool ``(T, B)``
+        input ``mask`` (padded steps keep their state).
+        """
+        steps = x.shape[0]
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input (T, B, {self.input_size}), "
+                             f"got {x.shape}")
+        init = dict(init or {})
+        finals: Dict[str, list] = {s: [] for s in self.state_names}
+        seq = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                idx = layer * self.num_directions + d
+                rec = Recurrence(f"{prefix}{self.mode.lower()}{suffix}", dtype=self.dtype)
+                xv = rec.input("x", seq.shape[2])
+                states = {s: rec.state(s, self.hidden_size,
+                                       init=init[f"{s}0"][idx] if f"{s}0" in init else "zeros")
+                          for s in self.state_names}
+                w = {k: self.param_node(f"{k}{suffix}", prefix)
+                     for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                     if f"{k}{suffix}" in self._params}
+                self.cell(rec, xv, states, w, self.nonlinearity)
+                g = rec.unroll(steps, reverse=d == 1, mask=mask, sources={"x": seq})
+                outs.append(g.outputs["h"])
+                for s in self.state_names:
+                    finals[s].append(g.outputs[f"{s}_final"])
+            seq = F.concat(outs, axis=-1)
+        result = {"output": seq}
+        for s in self.state_names:
+            result[f"{s}_n"] = F.stack(finals[s], axis=0)
+        return result
+
+    def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
+        """The unrolled model as a Graph with input ``input`` ``(T, B, input_size)`` (plus
+        ``h0``/``c0`` when ``initial_states``, ``mask`` when ``mask``) and outputs
+        ``output``, ``h_n`` (and ``c_n``)."""
+        x = F.input("input", (steps, B, self.input_size), self.dtype)
+        init = None
+        if initial_states:
+            shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+            init = {f"{s}0": F.input(f"{s}0", shape, self.dtype) for s in self.state_names}
+        return Graph(self.build(x, init, mask=mask), name=type(self).__name__)
+
+    # ------------------------------------------------------------ running
+    def _feed(self, x, hx, lengths):
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            raise TypeError(f"{type(self).__name__}: input is {x.dtype}, the model is "
+                            f"{self.dtype} (cast it, or build the model with dtype={x.dtype})")
+        if x.ndim != 3:
+            raise ValueError(f"{type(self).__name__}: input must be 3-D "
+                             f"({'B, T' if self.batch_first else 'T, B'}, {self.input_size}), "
+                             f"got shape {x.shape}")
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)
+        feeds = {"input": x}
+        if hx is not None:
+            if self.mode == "LSTM":
+                if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                    raise TypeError("LSTM: initial states are a pair (h0, c0)")
+                feeds["h0"], feeds["c0"] = hx
+            else:
+                feeds["h0"] = hx
+        if lengths is not None:
+            lengths = np.asarray(lengths)
+            if lengths.shape != (x.shape[1],) or lengths.min() < 1 or lengths.max() > x.shape[0]:
+                raise ValueError(f"{type(self).__name__}: lengths must be {x.shape[1]} ints in "
+                                 f"1..{x.shape[0]}, got {lengths.tolist()}")
+            feeds["mask"] = np.arange(x.shape[0])[:, None] < lengths[None, :]
+        return feeds
+
+    def _pack(self, out):
+        output = out["output"]
+        if self.batch_first:
+            output = output.transpose(1, 0, 2)
+        if self.mode == "LSTM":
+            return output, (out["h_n"], out["c_n"])
+        return output, out["h_n"]
+
+    def __call__(self, x, hx=None, lengths=None):
+        """Run on arrays: ``output, h_n = rnn(x)``; ``output, (h_n, c_n) = lstm(x, (h0, c0))``.
+
+        ``x`` is ``(T, B, input_size)`` (``(B, T, ...)`` with ``batch_first``); ``lengths``
+        (one per sequence) masks padded steps.  The unrolled program is cached per length T.
+        """
+        feeds = self._feed(x, hx, lengths)
+        steps = feeds["input"].shape[0]
+        key = ("forward", steps, hx is not None, lengths is not None)
+        return self._pack(self.run(key, lambda: self.graph(steps, hx is not None,
+                                                           lengths is not None), feeds))
+
+    def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], x, hx=None,
+                      lengths=None):
+        """``(loss, grads)`` for a scalar ``loss_fn(outputs)`` built from the output nodes
+        (``output``, ``h_n``, ``c_n``; time-major).  ``grads`` maps every parameter name and
+        ``"input"`` (and ``"h0"``/``"c0"`` when given) to its gradient.
+
+        ``loss_fn`` is called once per input length and its graph cached; pass the same
+        function object to reuse it.
+        """
+        feeds = self._feed(x, hx, lengths)
+        steps = feeds["input"].shape[0]
+        loss, grads = self.run_loss((steps, hx is not None, lengths is not None),
+                                    lambda: self.graph(steps, hx is not None, lengths is not None),
+                                    loss_fn, feeds)
+        if self.batch_first:
+            grads["input"] = grads["input"].transpose(1, 0, 2)
+        return loss, grads
+
+
+class RNN(RNNBase):
+    """Elman RNN, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or relu."""
+
+    mode = "RNN"
+
+
+class LSTM(RNNBase):
+    """LSTM with PyTorch's gate order i, f, g, o."""
+
+    mode = "LSTM"
+
+    def __init__(self, *args, **kwargs):
+        if "nonlinearity" in kwargs:
+            raise TypeError("LSTM has no nonlinearity option")
+        super().__init__(*args, **kwargs)
+
+
+class GRU(RNNBase):
+    """GRU with PyTorch's gate order r, z, n (reset applied after the recurrent matmul)."""
+
+    mode = "GRU"
+
+    def __init__(self, *args, **kwargs):
+        if "nonlinearity" in kwargs:
+            raise TypeError("GRU has no nonlinearity option")
+        super().__init__(*args, **kwargs)

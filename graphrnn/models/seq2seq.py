@@ -1,0 +1,161 @@
+"""Encoder-decoder (seq2seq): the encoder's final states initialize the decoder.
+
+Training uses teacher forcing (the decoder reads the true previous tokens); generation feeds
+back the decoder's own prediction, greedily or sampled with a temperature, until an end
+token or a maximum length.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from .. import ops as F
+from ..ir import Graph, Node
+from ..shapes import B
+from .layers import Embedding, Linear
+from .module import Module
+from .rnn import RNNBase
+
+__all__ = ["Seq2Seq"]
+
+
+class Seq2Seq(Module):
+    """``Seq2Seq(encoder, decoder, readout, src_embedding=None, tgt_embedding=None)``.
+
+    ``encoder`` and ``decoder`` are unidirectional layers of the same cell type, depth and
+    hidden size; ``readout`` maps decoder states to logits (or values).  With embeddings the
+    sequences are integer token ids ``(T, B)``; without, float features ``(T, B, D)``.
+    """
+
+    def __init__(self, encoder: RNNBase, decoder: RNNBase, readout: Linear,
+                 src_embedding: Optional[Embedding] = None,
+                 tgt_embedding: Optional[Embedding] = None):
+        super().__init__(encoder.dtype)
+        if type(encoder) is not type(decoder):
+            raise ValueError(f"Seq2Seq: encoder is {type(encoder).__name__} but decoder is "
+                             f"{type(decoder).__name__}; their states must match")
+        if encoder.bidirectional or decoder.bidirectional:
+            raise ValueError("Seq2Seq: encoder and decoder must be unidirectional (the decoder "
+                             "runs forward, one state per layer)")
+        if (encoder.num_layers, encoder.hidden_size) != (decoder.num_layers, decoder.hidden_size):
+            raise ValueError(f"Seq2Seq: encoder has {encoder.num_layers} layers of "
+                             f"{encoder.hidden_size}, decoder {decoder.num_layers} of "
+                             f"{decoder.hidden_size}; they must match")
+        if readout.in_features != decoder.hidden_size:
+            raise ValueError(f"Seq2Seq: readout takes {readout.in_features} features, the "
+                             f"decoder gives {decoder.hidden_size}")
+        for name, emb, rnn in (("src_embedding", src_embedding, encoder),
+                               ("tgt_embedding", tgt_embedding, decoder)):
+            if emb is not None and emb.embedding_dim != rnn.input_size:
+                raise ValueError(f"Seq2Seq: {name} gives {emb.embedding_dim} features, the "
+                                 f"{'encoder' if rnn is encoder else 'decoder'} takes "
+                                 f"{rnn.input_size}")
+        if tgt_embedding is None and readout.out_features != decoder.input_size:
+            raise ValueError("Seq2Seq: without a target embedding the decoder reads its own "
+                             f"outputs, so readout.out_features ({readout.out_features}) must "
+                             f"equal decoder.input_size ({decoder.input_size})")
+        self.encoder, self.decoder, self.readout = (self.add("encoder", encoder),
+                                                    self.add("decoder", decoder),
+                                                    self.add("readout", readout))
+        self.src_embedding = self.add("src_embedding", src_embedding) if src_embedding else None
+        self.tgt_embedding = self.add("tgt_embedding", tgt_embedding) if tgt_embedding else None
+
+    # ------------------------------------------------------------ graphs
+    def _seq(self, name: str, steps: int, emb: Optional[Embedding], rnn: RNNBase) -> Node:
+        """The input sequence ``name``: embedded token ids, or float features."""
+        if emb is None:
+            return F.input(name, (steps, B, rnn.input_size), self.dtype)
+        prefix = "src_embedding." if emb is self.src_embedding else "tgt_embedding."
+        return emb.build(F.input(name, (steps, B), np.int64), prefix)
+
+    def encode(self, src_steps: int) -> Dict[str, Node]:
+        """The encoder's final states (``h0`` and, for an LSTM, ``c0`` for the decoder)."""
+        enc = self.encoder.build(self._seq("src", src_steps, self.src_embedding, self.encoder),
+                                 prefix="encoder.")
+        return {f"{s}0": enc[f"{s}_n"] for s in self.encoder.state_names}
+
+    def decode(self, tgt_steps: int, init: Dict[str, Node]) -> Dict[str, Node]:
+        """Decoder logits ``(T, B, out)`` over the input ``tgt_in`` from states ``init``."""
+        dec = self.decoder.build(self._seq("tgt_in", tgt_steps, self.tgt_embedding, self.decoder),
+                                 init=init, prefix="decoder.")
+        out = {"logits": self.readout.build(dec["output"], prefix="readout.")}
+        out.update({f"{s}_n": dec[f"{s}_n"] for s in self.decoder.state_names})
+        return out
+
+    def graph(self, src_steps: int, tgt_steps: int) -> Graph:
+        """Teacher forcing: inputs ``src`` and ``tgt_in`` (the targets shifted right, starting
+        with the start token); output ``logits`` ``(T_tgt, B, out)``."""
+        return Graph({"logits": self.decode(tgt_steps, self.encode(src_steps))["logits"]},
+                     name="seq2seq")
+
+    # ------------------------------------------------------------ running
+    def _feeds(self, src, tgt_in):
+        return {"src": self._as(src, self.src_embedding),
+                "tgt_in": self._as(tgt_in, self.tgt_embedding)}
+
+    def _as(self, a, emb):
+        return np.asarray(a, dtype=np.int64 if emb is not None else self.dtype)
+
+    def __call__(self, src, tgt_in):
+        """Teacher-forced logits for time-major ``src`` and ``tgt_in``."""
+        feeds = self._feeds(src, tgt_in)
+        key = ("forward", feeds["src"].shape[0], feeds["tgt_in"].shape[0])
+        return self.run(key, lambda: self.graph(*key[1:]), feeds)["logits"]
+
+    def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], src, tgt_in):
+        """``(loss, grads)`` for ``loss_fn({"logits": node})`` under teacher forcing."""
+        feeds = self._feeds(src, tgt_in)
+        ts, tt = feeds["src"].shape[0], feeds["tgt_in"].shape[0]
+        return self.run_loss((ts, tt), lambda: self.graph(ts, tt), loss_fn, feeds)
+
+    def generate(self, src, max_len: int, start, end: Optional[int] = None,
+                 temperature: float = 0.0, seed: Optional[int] = None) -> np.ndarray:
+        """Decode from ``src`` feeding back the decoder's own predictions.
+
+        Tokens (with a target embedding): ``start`` is the start token id; each step takes the
+        argmax (``temperature=0``) or samples ``softmax(logits / temperature)``; a sequence
+        stops at ``end``, and later positions are filled with ``end``.  Returns ``(B, L)`` ids,
+        ``L <= max_len``.  Continuous outputs (no target embedding): ``start`` is the first
+        input vector and each output becomes the next input; returns ``(max_len, B, out)``.
+        """
+        src = self._as(src, self.src_embedding)
+        batch = src.shape[1]
+        ts = src.shape[0]
+        states = self.run(("encode", ts), lambda: Graph(self.encode(ts)), {"src": src})
+        step_graph = lambda: Graph(self.decode(1, {
+            k: F.input(k, (self.decoder.num_layers, B, self.decoder.hidden_size), self.dtype)
+            for k in states}))
+        step = lambda feeds: self.run(("step",), step_graph, feeds)
+        rng = np.random.default_rng(seed)
+        if self.tgt_embedding is None:
+            prev = np.broadcast_to(np.asarray(start, self.dtype), (1, batch, self.decoder.input_size))
+            outs = []
+            for _ in range(max_len):
+                out = step({"tgt_in": prev, **states})
+                states = {f"{s}0": out[f"{s}_n"] for s in self.decoder.state_names}
+                prev = out["logits"]
+                outs.append(prev[0])
+            return np.stack(outs)
+        tokens = np.full(batch, int(start), dtype=np.int64)
+        done = np.zeros(batch, dtype=bool)
+        result = []
+        for _ in range(max_len):
+            out = step({"tgt_in": tokens[None], **states})
+            states = {f"{s}0": out[f"{s}_n"] for s in self.decoder.state_names}
+            logits = out["logits"][0].astype(np.float64)
+            if temperature > 0:
+                z = logits / temperature
+                p = np.exp(z - z.max(-1, keepdims=True))
+                p /= p.sum(-1, keepdims=True)
+                tokens = np.array([rng.choice(p.shape[-1], p=row) for row in p], dtype=np.int64)
+            else:
+                tokens = logits.argmax(-1).astype(np.int64)
+            if end is not None:
+                tokens = np.where(done, end, tokens)
+                done |= tokens == end
+            result.append(tokens)
+            if end is not None and done.all():
+                break
+        return np.stack(result, axis=1)
