@@ -55,6 +55,14 @@ setup() {
         "$PY" -m pip install -q -e '.[dev]' >&2
         echo "$want" > "$stamp"
     fi
+    # PyTorch is only a reference for the comparison tests (they skip without it). CI, or
+    # GRAPHRNN_TORCH=1, installs the CPU build; a failure here only means those tests skip.
+    if [ "${CI:-}" = "true" ] || [ "${GRAPHRNN_TORCH:-}" = "1" ]; then
+        if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+            say "installing torch==2.13.0 (reference for comparison tests)"
+            "$PY" -m pip install -q torch==2.13.0 >&2 || say "torch unavailable: comparison tests will skip"
+        fi
+    fi
     if ! command -v dot >/dev/null 2>&1; then
         if apt_install graphviz; then
             say "installed Graphviz (dot)"
