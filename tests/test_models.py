@@ -230,3 +230,26 @@ def test_seq2seq_rejects_mismatched_parts():
         Seq2Seq(GRU(2, 3, bidirectional=True), GRU(2, 3), Linear(3, 2))
     with pytest.raises(ValueError, match=r"readout.out_features \(4\) must equal decoder.input_size"):
         Seq2Seq(GRU(2, 3), GRU(2, 3), Linear(3, 4))
+
+
+def test_bias_false_and_linear_heads():
+    rnn = RNN(2, 3, bias=False, dtype=F64, seed=0)
+    assert list(rnn.state_dict()) == ["weight_ih_l0", "weight_hh_l0"]
+    x = np.random.default_rng(0).normal(size=(4, 2, 2))
+    out, h_n = rnn(x)
+    h = np.zeros((2, 3))
+    p = rnn.state_dict()
+    for tt in range(4):
+        h = np.tanh(x[tt] @ p["weight_ih_l0"].T + h @ p["weight_hh_l0"].T)
+    np.testing.assert_allclose(h_n[0], h, atol=1e-12)
+    head = Linear(3, 2, dtype=F64, seed=1)
+    seq = gr.input("seq", (4, gr.B, 3), F64)
+    last = gr.input("last", (gr.B, 3), F64)
+    per_step, on_final = gr.evaluate([head.build(seq), head.build(last)], {"seq": out, "last": h_n[0]},
+                                     head.state_dict())
+    np.testing.assert_allclose(per_step, head(out), atol=1e-12)
+    np.testing.assert_allclose(on_final, head(h_n[0]), atol=1e-12)
+    if torch is not None:
+        tm = torch.nn.RNN(2, 3, bias=False).double()
+        rnn.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+        np.testing.assert_allclose(rnn(x)[0], tm(torch.tensor(x))[0].detach().numpy(), rtol=1e-8)
