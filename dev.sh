@@ -2,6 +2,7 @@
 # One entry point for a fresh machine: sets up .venv (and Graphviz) then runs a job.
 #   ./dev.sh demo   - train/inspect the moving-sum RNN demo and write SVG diagrams to out/
 #   ./dev.sh test   - the full test suite (extra arguments go to pytest)
+#   ./dev.sh docs   - regenerate the diagrams under docs/ shown in the README
 #   ./dev.sh setup  - only the set-up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -78,6 +79,12 @@ cmd="${1:-demo}"
 case "$cmd" in
     setup) setup ;;
     demo)  setup; exec "$VENV/bin/graphrnn" demo "$@" ;;
+    docs)
+        setup
+        "$VENV/bin/graphrnn" render elman --view folded -o docs/elman_folded.svg
+        "$VENV/bin/graphrnn" render elman --view unrolled --steps 3 -o docs/elman_unrolled.svg
+        "$VENV/bin/graphrnn" render lstm --view gradients --steps 12 --max-steps 4 \
+            --repeat-params -o docs/lstm_gradients.svg ;;
     test)
         setup
         if [ "${CI:-}" = "true" ]; then export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"; fi
@@ -86,5 +93,5 @@ case "$cmd" in
         rc=$?
         if [ $rc -eq 5 ]; then say "pytest collected no tests: failing"; fi
         exit $rc ;;
-    *) say "usage: ./dev.sh [demo|test|setup] [args...]"; exit 2 ;;
+    *) say "usage: ./dev.sh [demo|test|docs|setup] [args...]"; exit 2 ;;
 esac

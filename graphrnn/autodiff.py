@@ -15,7 +15,7 @@ from . import ops as F
 from .ir import Graph, Node, pop_meta, push_meta, toposort
 from .shapes import ShapeError, format_shape
 
-__all__ = ["grad", "vjp", "grad_graph"]
+__all__ = ["grad", "vjp", "grad_graph", "adjoints"]
 
 
 def _depends_on(order: List[Node], targets) -> set:
@@ -27,17 +27,20 @@ def _depends_on(order: List[Node], targets) -> set:
     return live
 
 
-def vjp(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]) -> List[Node]:
-    """Vector-Jacobian products: ``sum_k cotangent_k . d output_k / d w`` for each ``w`` in ``wrt``.
+def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node],
+             wrt: Optional[Sequence[Node]] = None) -> Dict[Node, Node]:
+    """The adjoint node of every forward node on a path from ``wrt`` to ``outputs``.
 
-    A ``w`` that no output depends on gets zeros of its shape.
+    ``adjoint[n]`` is ``sum_k cotangent_k . d output_k / d n``, one ``add_n`` over all of
+    ``n``'s contributions.  ``wrt=None`` keeps every node the outputs depend on (for
+    inspecting gradient flow); otherwise only paths from ``wrt`` are differentiated.
     """
-    outputs, cotangents, wrt = list(outputs), list(cotangents), list(wrt)
+    outputs, cotangents = list(outputs), list(cotangents)
     for y, c in zip(outputs, cotangents):
         if c.shape != y.shape or c.dtype != y.dtype:
             raise ShapeError(f"vjp: cotangent {c.label()} does not match output {y.label()}")
     order = toposort(outputs)
-    live = _depends_on(order, wrt)
+    live = set(order) if wrt is None else _depends_on(order, wrt)
     pending: Dict[Node, List[Node]] = {}
     for y, c in zip(outputs, cotangents):
         pending.setdefault(y, []).append(c)
@@ -62,6 +65,16 @@ def vjp(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]
                 raise ShapeError(f"internal: vjp of {n.op.name} gave {format_shape(ga.shape)} "
                                  f"for an argument of shape {format_shape(a.shape)}")
             pending.setdefault(a, []).append(ga)
+    return adjoint
+
+
+def vjp(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]) -> List[Node]:
+    """Vector-Jacobian products: ``sum_k cotangent_k . d output_k / d w`` for each ``w`` in ``wrt``.
+
+    A ``w`` that no output depends on gets zeros of its shape.
+    """
+    wrt = list(wrt)
+    adjoint = adjoints(outputs, cotangents, wrt)
     return [adjoint.get(w) or F.zeros_like(w) for w in wrt]
 
 

@@ -1,4 +1,6 @@
-"""The ``graphrnn`` command line: ``graphrnn demo``, ``graphrnn ops``, ``graphrnn --version``."""
+"""The ``graphrnn`` command line: ``demo``, ``render``, ``ops``, ``--version``.
+
+Rendering lives outside the engine (the ``visualize`` package); it is imported only here."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ def _cmd_demo(args) -> int:
     svgs = []
     if args.out:
         svgs = _write_diagrams(figures, args.out)
-    summary = {k: v for k, v in figures.items() if k not in ("graph", "grad_graph")}
+    summary = {k: v for k, v in figures.items()
+               if k not in ("graph", "grad_graph", "recurrence")}
     summary["svg"] = svgs
     if args.json:
         with open(args.json, "w") as f:
@@ -38,8 +41,12 @@ def _write_diagrams(figures, out_dir):
         print("5. Diagrams skipped: Graphviz's 'dot' is not installed "
               "(apt-get install graphviz, or brew install graphviz)")
         return []
-    paths = [visualize.write_svg(visualize.dag(figures[key]), os.path.join(out_dir, name))
-             for key, name in (("graph", "moving_sum_unrolled"), ("grad_graph", "moving_sum_bptt"))]
+    paths = [visualize.write_svg(visualize.folded(figures["recurrence"]),
+                                 os.path.join(out_dir, "moving_sum_folded")),
+             visualize.write_svg(visualize.unrolled(figures["graph"]),
+                                 os.path.join(out_dir, "moving_sum_unrolled")),
+             visualize.write_svg(visualize.unrolled(figures["grad_graph"], max_steps=3),
+                                 os.path.join(out_dir, "moving_sum_bptt"))]
     print("5. Diagrams written: " + ", ".join(paths))
     return paths
 
@@ -56,6 +63,62 @@ def _cmd_ops(args) -> int:
     return 0
 
 
+def _load_recurrence(model: str):
+    """A built-in recurrence by name, or the recurrence a Python file defines."""
+    from .examples import BUILTIN_NAMES, builtin_recurrence
+    from .recurrence import Recurrence
+
+    if not model.endswith(".py"):
+        return builtin_recurrence(model)
+    import runpy
+
+    if not os.path.exists(model):
+        raise FileNotFoundError(f"render: no such file {model!r}")
+    scope = runpy.run_path(model, run_name="graphrnn_render")
+    for name in ("recurrence", "rec"):
+        if isinstance(scope.get(name), Recurrence):
+            return scope[name]
+    if callable(scope.get("build_recurrence")):
+        return scope["build_recurrence"]()
+    found = [v for v in scope.values() if isinstance(v, Recurrence)]
+    if not found:
+        raise ValueError(f"render: {model} defines no Recurrence (name it 'recurrence', or "
+                         f"define build_recurrence()); built-in models: {', '.join(BUILTIN_NAMES)}")
+    return found[0]
+
+
+def _cmd_render(args) -> int:
+    import numpy as np
+
+    import visualize
+    from . import ops as F
+    from .ir import Graph
+
+    rec = _load_recurrence(args.model)
+    if args.view == "folded":
+        diagram = visualize.folded(rec)
+    else:
+        graph = rec.unroll(args.steps)
+        if args.view == "unrolled":
+            diagram = visualize.unrolled(graph, max_steps=args.max_steps,
+                                         share_params=not args.repeat_params,
+                                         collapse=args.collapse, equations=args.equations)
+        else:  # gradients of the mean square of every output, at seeded random values
+            loss = F.add_n([F.mean(F.square(v)) for k, v in graph.outputs.items()
+                            if not k.endswith("_final")])
+            lg = Graph({"loss": loss}, name=graph.name)
+            rng = np.random.default_rng(args.seed)
+            values = {k: (rng.normal(size=tuple(args.batch if not isinstance(d, int) else d
+                                                for d in n.shape)) * 0.5).astype(n.dtype)
+                      for k, n in {**lg.inputs, **lg.params}.items()}
+            diagram = visualize.gradient_flow(lg, values, max_steps=args.max_steps,
+                                              dims={"B": args.batch},
+                                              share_params=not args.repeat_params)
+    path = visualize.write(diagram, args.output, args.format)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``graphrnn`` console script."""
     parser = argparse.ArgumentParser(prog="graphrnn", description=__doc__)
@@ -69,6 +132,22 @@ def main(argv=None) -> int:
     demo.add_argument("--out", default="out", help="folder for SVG diagrams ('' for none)")
     demo.add_argument("--json", help="write the figures to this JSON file")
     demo.set_defaults(fn=_cmd_demo)
+    render = sub.add_parser("render", help="draw a recurrence: folded, unrolled or its gradients")
+    render.add_argument("model", help="a built-in model (elman, rnn, lstm, gru, jordan, "
+                                      "autonomous, lstm-by-hand) or a .py file defining a Recurrence")
+    render.add_argument("--view", choices=["folded", "unrolled", "gradients"], default="folded")
+    render.add_argument("--steps", type=int, default=4, help="steps to unroll (default 4)")
+    render.add_argument("-o", "--output", default="out/model.svg")
+    render.add_argument("--format", choices=["svg", "dot"], default="svg")
+    render.add_argument("--max-steps", type=int, default=6,
+                        help="draw the first and last steps around '...' beyond this many")
+    render.add_argument("--collapse", action="store_true", help="one box per step's cell")
+    render.add_argument("--repeat-params", action="store_true",
+                        help="draw parameters in every step instead of once")
+    render.add_argument("--equations", action="store_true", help="label values with equations")
+    render.add_argument("--batch", type=int, default=2, help="batch size for --view gradients")
+    render.add_argument("--seed", type=int, default=0)
+    render.set_defaults(fn=_cmd_render)
     ops = sub.add_parser("ops", help="list the registered ops")
     ops.set_defaults(fn=_cmd_ops)
     args = parser.parse_args(argv)

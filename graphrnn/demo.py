@@ -98,4 +98,5 @@ def run_demo(steps: int = 5, seed: int = 0, iterations: int = 3000,
         f"({secs:.1f} s)\n")
     return {"y_exact": y.ravel().tolist(), "nodes": len(g), "grad_nodes": len(dg),
             "gradcheck_ok": check.ok, "final_loss": result["history"][-1],
-            "iterations": result["iterations"], "graph": g, "grad_graph": dg}
+            "iterations": result["iterations"], "graph": g, "grad_graph": dg,
+            "recurrence": moving_sum_recurrence()}

@@ -8,7 +8,8 @@ import numpy as np
 from . import ops as F
 from .recurrence import Recurrence, t
 
-__all__ = ["EXACT", "moving_sum_recurrence", "lstm_recurrence"]
+__all__ = ["EXACT", "moving_sum_recurrence", "lstm_recurrence", "builtin_recurrence",
+           "BUILTIN_NAMES"]
 
 F64 = np.float64
 
@@ -44,3 +45,30 @@ def lstm_recurrence(input_size: int, hidden: int, dtype=None, name: str = "lstm"
     rec.update(c, f * c[t - 1] + i * F.tanh(pre["g"]))
     rec.update(h, o * F.tanh(c))
     return rec
+
+
+def _zoo(name: str, *args) -> Recurrence:
+    from . import models  # the zoo builds on this module's siblings; import when asked
+
+    return getattr(models, name)(*args, seed=0).recurrence()
+
+
+_BUILTIN = {
+    "elman": lambda: moving_sum_recurrence(),
+    "rnn": lambda: _zoo("RNN", 2, 4),
+    "lstm": lambda: _zoo("LSTM", 2, 4),
+    "gru": lambda: _zoo("GRU", 2, 4),
+    "jordan": lambda: _zoo("Jordan", 2, 4, 1),
+    "autonomous": lambda: _zoo("Autonomous", 3),
+    "lstm-by-hand": lambda: lstm_recurrence(2, 4),
+}
+#: Names accepted by :func:`builtin_recurrence`.
+BUILTIN_NAMES = tuple(_BUILTIN)
+
+
+def builtin_recurrence(name: str) -> Recurrence:
+    """A small recurrence by name: ``elman`` (the moving sum), ``rnn``, ``lstm``, ``gru``,
+    ``jordan``, ``autonomous`` (one layer of each zoo model), ``lstm-by-hand``."""
+    if name not in _BUILTIN:
+        raise KeyError(f"unknown model {name!r}; built-in models: {', '.join(BUILTIN_NAMES)}")
+    return _BUILTIN[name]()

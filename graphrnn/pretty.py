@@ -53,6 +53,10 @@ def format_expr(root: Node, max_len: int = 200) -> str:
         elif op == "index":
             a = args[0] if prec[n.args[0]] >= 9 else f"({args[0]})"
             text[n], prec[n] = f"{a}{n.attr('key')!r}", 9
+        elif op == "transpose" and n.attr("axes")[:-2] == tuple(range(n.ndim - 2)) \
+                and n.attr("axes")[-2:] == (n.ndim - 1, n.ndim - 2):
+            a = args[0] if prec[n.args[0]] >= 9 else f"({args[0]})"
+            text[n], prec[n] = f"{a}.T", 9
         elif op == "pow":
             a = args[0] if prec[n.args[0]] >= 9 else f"({args[0]})"
             text[n], prec[n] = f"{a} ** {n.attr('exponent'):g}", 5

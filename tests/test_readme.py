@@ -24,6 +24,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     assert namespace["h"].shape == (gr.B, 4)
     assert list(namespace["dg"].outputs) == ["h", "loss", "dloss/dW", "dloss/db"]
     assert namespace["report"].ok
+    assert set(namespace["diagrams"]) == {"folded", "unrolled", "cells", "gradients", "diff"}
     assert namespace["output"].shape == (5, 3, 16) and namespace["greedy"].shape[0] == 2
     assert namespace["grads"]["weight_hh_l0_reverse"].shape == (64, 16)
     printed = capsys.readouterr().out

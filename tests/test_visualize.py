@@ -1,34 +1,134 @@
-"""visualize.dag: one diagram node per graph node, time steps as clusters, SVG that parses."""
+"""visualize: folded, unrolled, gradient-flow and diff diagrams, checked in the SVG they render."""
 
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
+import graphrnn as gr
 import visualize
-from graphrnn.demo import moving_sum_graph
+from graphrnn.cli import main
+from graphrnn.examples import BUILTIN_NAMES, EXACT, builtin_recurrence, lstm_recurrence, \
+    moving_sum_recurrence
+
+needs_dot = pytest.mark.skipif(not visualize.dot_available(),
+                               reason="Graphviz's 'dot' binary is not installed (apt-get install graphviz)")
+SVG = "{http://www.w3.org/2000/svg}"
 
 
-def test_dag_draws_every_node_and_edge_with_a_cluster_per_step():
-    g = moving_sum_graph(4)
-    src = visualize.dag(g).source
-    assert len(re.findall(r"^\s*n\d+ \[", src, flags=re.M)) == len(g)
-    assert src.count("->") == sum(len(n.args) for n in g.nodes)
-    for t in range(1, 5):
-        assert f"subgraph cluster_t{t}" in src and f'label="t={t}"' in src
-    # a parameter is drawn once however many steps use it
-    assert src.count('label="W\n') + src.count('label="W\\n') == 1
+def svg_of(diagram, tmp_path, name="d"):
+    root = ET.parse(visualize.write_svg(diagram, str(tmp_path / name))).getroot()
+    groups = {}
+    for g in root.iter(SVG + "g"):
+        cls = g.get("class")
+        title = g.find(SVG + "title")
+        texts = [t.text for t in g.iter(SVG + "text") if t.text]
+        paths = [p for p in g.iter(SVG + "path")]
+        groups.setdefault(cls, []).append({"title": title.text if title is not None else None,
+                                           "texts": texts, "paths": paths})
+    return groups
 
 
-def test_oversized_graphs_are_refused_not_drawn_unreadably():
-    with pytest.raises(ValueError, match="render fewer steps"):
-        visualize.dag(moving_sum_graph(50), max_nodes=100)
+@needs_dot
+@pytest.mark.parametrize("model", BUILTIN_NAMES)
+def test_folded_view_of_every_builtin_model_shows_its_delay_edges(model, tmp_path):
+    rec = builtin_recurrence(model)
+    groups = svg_of(visualize.folded(rec), tmp_path)
+    fold = rec.folded()
+    titles = {n["title"] for n in groups["node"]}
+    assert set(map(str, fold.nodes)) <= titles
+    delays = [e for e in groups["edge"] if "t-1" in e["texts"]]
+    n_delay = sum(1 for *_, d in fold.edges(data=True) if d["kind"] == "delay")
+    assert n_delay >= 1 and len(delays) == n_delay
+    assert all(p.get("stroke-dasharray") for e in delays for p in e["paths"])  # dashed
+    params = [v for v in fold.nodes if fold.nodes[v]["kind"] == "param"]
+    for p in params:  # one node per parameter
+        assert sum(1 for n in groups["node"] if n["title"] == p) == 1
 
 
-@pytest.mark.skipif(not visualize.dot_available(), reason="Graphviz 'dot' is not installed")
-def test_write_svg_produces_parseable_svg(tmp_path):
-    path = visualize.write_svg(visualize.dag(moving_sum_graph(3)), str(tmp_path / "ms"))
-    root = ET.parse(path).getroot()
-    assert root.tag.endswith("svg")
-    titles = [el.text for el in root.iter() if el.tag.endswith("title")]
-    assert "cluster_t3" in titles
+@needs_dot
+@pytest.mark.parametrize("model", BUILTIN_NAMES)
+def test_unrolled_view_has_a_cluster_per_step_and_parameters_drawn_once(model, tmp_path):
+    graph = builtin_recurrence(model).unroll(4)
+    groups = svg_of(visualize.unrolled(graph), tmp_path)
+    clusters = sorted(c["title"] for c in groups["cluster"])
+    assert clusters == [f"cluster_t{t}" for t in range(1, 5)]
+    labels = [n["texts"][0] for n in groups["node"] if n["texts"]]
+    for name in graph.params:
+        assert labels.count(name) == 1, name
+    repeated = svg_of(visualize.unrolled(graph, share_params=False), tmp_path, "rep")
+    labels = [n["texts"][0] for n in repeated["node"] if n["texts"]]
+    assert max(labels.count(name) for name in graph.params) == 4  # once per step
+
+
+@needs_dot
+def test_long_unrollings_are_elided_and_a_1000_step_lstm_renders(tmp_path):
+    graph = lstm_recurrence(4, 8).unroll(1000)
+    groups = svg_of(visualize.unrolled(graph, max_steps=4), tmp_path)
+    assert sorted(c["title"] for c in groups["cluster"]) == [
+        "cluster_t1", "cluster_t1000", "cluster_t2", "cluster_t999"]
+    elided = [n for n in groups["node"] if n["title"] == "elided"]
+    assert len(elided) == 1 and "996 steps (t=3..998)" in " ".join(elided[0]["texts"])
+    collapsed = svg_of(visualize.unrolled(graph, max_steps=4, collapse=True), tmp_path, "c")
+    cells = [n for n in collapsed["node"] if n["title"].startswith("cell")]
+    assert len(cells) == 4
+
+
+def test_gradient_norms_are_the_norms_of_the_adjoints():
+    x = gr.input("x", (2, 3), np.float64)
+    y = gr.tanh(x) * 3.0
+    loss = gr.sum(y)
+    xv = np.random.default_rng(0).normal(size=(2, 3))
+    norms = visualize.gradient_norms(gr.Graph({"loss": loss}), {"x": xv})
+    assert norms[y] == pytest.approx(np.sqrt(6))
+    assert norms[x] == pytest.approx(np.linalg.norm(3 * (1 - np.tanh(xv) ** 2)))
+
+
+def test_gradient_flow_colours_vanishing_gradients_and_has_a_legend():
+    rec = moving_sum_recurrence()
+    g = rec.unroll(8)
+    lg = gr.Graph({"loss": gr.sum(g.outputs["h_final"])})
+    vals = {**EXACT, "W": EXACT["W"] * 0.2, "x": np.ones((8, 2, 1))}
+    norms = visualize.gradient_norms(lg, vals)
+    h = {n.step: norms[n] for n in lg.nodes if n.name and n.name.startswith("h@")}
+    assert h[8] > h[1] == 0.0 or h[8] > h[1]  # contracting W: earlier states matter less
+    src = visualize.gradient_flow(lg, vals, max_steps=None).source
+    assert "cluster_legend" in src and "|dL/dx| (log)" in src
+    colours = set(re.findall(r'color="(#[0-9a-f]{6})"', src))
+    assert len(colours) >= 3  # several norms, several colours
+    assert 'dir=back' in src
+
+
+def test_passes_diff_marks_removed_and_new_nodes():
+    x = gr.input("x", ("B", 2), np.float64)
+    W = gr.param("W", (2, 2), np.float64)
+    before = gr.Graph({"y": gr.tanh(x @ W) * 1.0}, name="before")
+    after = gr.Graph({"y": gr.tanh(x @ W)}, name="after")
+    src = visualize.passes_diff(before, after).source
+    assert "7 -> 4 nodes: 3 removed, 0 new" in src  # the product, its constant, its broadcast
+    assert src.count("dashed") >= 2
+
+
+def test_writing_dot_needs_no_graphviz_binary(tmp_path):
+    path = visualize.write(visualize.folded(moving_sum_recurrence()), str(tmp_path / "f"), "dot")
+    text = open(path).read()
+    assert path.endswith(".dot") and text.startswith("digraph") and "t-1" in text
+
+
+@needs_dot
+def test_render_command_for_builtin_models_and_python_files(tmp_path, capsys):
+    for view in ("folded", "unrolled", "gradients"):
+        out = tmp_path / f"elman-{view}.svg"
+        assert main(["render", "elman", "--view", view, "--steps", "3", "-o", str(out)]) == 0
+        assert ET.parse(out).getroot().tag == SVG + "svg"
+    model = tmp_path / "mine.py"
+    model.write_text("from graphrnn import Recurrence, t, tanh\n"
+                     "recurrence = Recurrence('mine')\n"
+                     "h = recurrence.state('h', 2)\n"
+                     "recurrence.update(h, tanh(h[t-1] @ recurrence.param('W', (2, 2))))\n")
+    assert main(["render", str(model), "--view", "unrolled", "--steps", "2",
+                 "-o", str(tmp_path / "mine.dot"), "--format", "dot"]) == 0
+    assert "cluster_t2" in (tmp_path / "mine.dot").read_text()
+    with pytest.raises(KeyError, match="unknown model 'nope'; built-in models: elman"):
+        main(["render", "nope"])

@@ -1,9 +1,15 @@
-"""Rendering of graphrnn graphs as Graphviz diagrams (SVG).
+"""Diagrams of graphrnn recurrences and graphs, as ``graphviz.Digraph`` objects and SVG files.
 
-The engine never imports this package; it reads a :class:`graphrnn.Graph` and returns
-``graphviz.Digraph`` objects.  Writing SVG needs Graphviz's ``dot`` binary.
+The engine never imports this package.  Colours and shapes are documented in
+:mod:`visualize.style`.  Writing SVG needs Graphviz's ``dot`` binary (``write(..., "dot")``
+writes the source without it).
 """
 
-from .dag import dag, dot_available, write_svg
+from .diff import passes_diff
+from .folded import folded
+from .gradients import gradient_flow, gradient_norms
+from .output import dot_available, write, write_svg
+from .unrolled import unrolled
 
-__all__ = ["dag", "write_svg", "dot_available"]
+__all__ = ["folded", "unrolled", "gradient_flow", "gradient_norms", "passes_diff", "write",
+           "write_svg", "dot_available"]

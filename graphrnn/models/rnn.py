@@ -83,17 +83,10 @@ class RNNBase(Module):
         seq = x
         for layer in range(self.num_layers):
             outs = []
-            for d, suffix in enumerate(self._suffixes(layer)):
+            for d in range(self.num_directions):
                 idx = layer * self.num_directions + d
-                rec = Recurrence(f"{prefix}{self.mode.lower()}{suffix}", dtype=self.dtype)
-                xv = rec.input("x", seq.shape[2])
-                states = {s: rec.state(s, self.hidden_size,
-                                       init=init[f"{s}0"][idx] if f"{s}0" in init else "zeros")
-                          for s in self.state_names}
-                w = {k: self.param_node(f"{k}{suffix}", prefix)
-                     for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                     if f"{k}{suffix}" in self._params}
-                self.cell(rec, xv, states, w, self.nonlinearity)
+                rec = self.recurrence(layer, d, prefix, {s: init[f"{s}0"][idx] for s in
+                                                         self.state_names if f"{s}0" in init})
                 g = rec.unroll(steps, reverse=d == 1, mask=mask, sources={"x": seq})
                 outs.append(g.outputs["h"])
                 for s in self.state_names:
@@ -103,6 +96,22 @@ class RNNBase(Module):
         for s in self.state_names:
             result[f"{s}_n"] = F.stack(finals[s], axis=0)
         return result
+
+    def recurrence(self, layer: int = 0, direction: int = 0, prefix: str = "",
+                   init: Optional[Dict[str, Node]] = None) -> Recurrence:
+        """The folded recurrence of one layer and direction (1 = reverse); ``init`` maps state
+        names to initial-value nodes (zeros otherwise)."""
+        suffix = self._suffixes(layer)[direction]
+        in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+        rec = Recurrence(f"{prefix}{self.mode.lower()}{suffix}", dtype=self.dtype)
+        xv = rec.input("x", in_size)
+        states = {s: rec.state(s, self.hidden_size, init=(init or {}).get(s, "zeros"))
+                  for s in self.state_names}
+        w = {k: self.param_node(f"{k}{suffix}", prefix)
+             for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+             if f"{k}{suffix}" in self._params}
+        self.cell(rec, xv, states, w, self.nonlinearity)
+        return rec
 
     def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
         """The unrolled model as a Graph with input ``input`` ``(T, B, input_size)`` (plus

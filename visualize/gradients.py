@@ -1,0 +1,82 @@
+"""Gradient flow: the unrolled graph with every edge coloured by the norm of the gradient
+flowing back along it, so vanishing and exploding gradients show at a glance."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Optional
+
+import graphviz
+import numpy as np
+
+import graphrnn as gr
+from graphrnn.autodiff import adjoints
+from graphrnn.ir import Graph
+
+from .style import CLUSTER, ZERO, scale_colour
+from .unrolled import draw_graph
+
+__all__ = ["gradient_flow", "gradient_norms"]
+
+
+def gradient_norms(graph: Graph, values: Mapping, loss: Optional[str] = None,
+                   dims: Optional[Mapping[str, int]] = None):
+    """``{node: ||d loss / d node||}`` for every node the loss depends on."""
+    if loss is None:
+        if len(graph.outputs) != 1:
+            raise ValueError(f"gradient_flow: graph {graph.name!r} has outputs "
+                             f"{list(graph.outputs)}; name the scalar loss with loss=...")
+        loss = next(iter(graph.outputs))
+    y = graph.outputs[loss]
+    if y.shape != ():
+        raise ValueError(f"gradient_flow: output {loss!r} must be a scalar, got {y.label()}")
+    adj = adjoints([y], [gr.ones_like(y)])
+    keys = list(adj)
+    g = Graph({f"a{i}": adj[n] for i, n in enumerate(keys)}, name="adjoints")
+    inputs = {k: v for k, v in values.items() if k in g.inputs}
+    params = {k: v for k, v in values.items() if k in g.params}
+    out = gr.evaluate(g, inputs, params, dims)
+    return {n: float(np.linalg.norm(np.asarray(out[f"a{i}"], dtype=np.float64)))
+            for i, n in enumerate(keys)}
+
+
+def gradient_flow(graph: Graph, values: Mapping, loss: Optional[str] = None,
+                  max_steps: Optional[int] = 6, dims: Optional[Mapping[str, int]] = None,
+                  share_params: bool = True) -> graphviz.Digraph:
+    """The unrolled ``graph`` with each edge ``a -> n`` coloured (and thickened) by
+    ``||d loss / d a||`` on a log scale, arrows pointing the way gradients flow, each node
+    labelled with its gradient norm, and a legend with the scale.
+
+    ``values`` holds every input and parameter by name; ``loss`` names a scalar output.
+    """
+    norms = gradient_norms(graph, values, loss, dims)
+    logs = [math.log10(v) for v in norms.values() if v > 0]
+    lo, hi = (min(logs), max(logs)) if logs else (0.0, 0.0)
+    span = max(hi - lo, 1e-12)
+
+    def colour(v):
+        return ZERO if v <= 0 else scale_colour((math.log10(v) - lo) / span)
+
+    def edge_style(a, n):
+        v = norms.get(a, 0.0)
+        width = 0.8 + 3.0 * ((math.log10(v) - lo) / span if v > 0 else 0.0)
+        return {"color": colour(v), "penwidth": f"{width:.2f}", "dir": "back",
+                "tooltip": f"|dL/d{a.name or a.op.name}| = {v:.3g}"}
+
+    def extra_label(n):
+        return f"|grad| {norms[n]:.2e}" if n in norms and n.args else ""
+
+    outputs = {}
+    for k, n in graph.outputs.items():
+        outputs.setdefault(n, k)
+    dot = draw_graph(graph.nodes, outputs, f"gradients({graph.name})", max_steps, share_params,
+                     edge_style=edge_style, extra_label=extra_label)
+    legend = graphviz.Digraph("cluster_legend", graph_attr={**CLUSTER, "label": "|dL/dx| (log)"})
+    for i in range(5):
+        v = 10 ** (lo + span * i / 4)
+        legend.node(f"legend{i}", f"{v:.1e}", shape="box", style="filled",
+                    fillcolor=scale_colour(i / 4))
+    for i in range(4):
+        legend.edge(f"legend{i}", f"legend{i + 1}", style="invis")
+    dot.subgraph(legend)
+    return dot
