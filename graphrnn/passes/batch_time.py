@@ -1,0 +1,123 @@
+"""Batching across time, and sums of products as one GEMM.
+
+- ``batch_time``: matmuls against the same right operand whose left operands do not depend
+  on one another (``x[t] @ U`` for every t) become one GEMM over the stacked left operands,
+  indexed back per step.  With ``x[t]`` slices of one input, the stack is the input itself.
+- ``sum_of_products``: a sum of matmuls ``sum_i a_i @ b_i`` is one matmul of the
+  concatenations, ``[a_1 | ... | a_k] @ [b_1; ...; b_k]``.  The T-term gradient of a shared
+  weight, ``sum_t h[t-1].T @ g[t]``, becomes one ``(H, T*B) @ (T*B, G)`` GEMM; the bias
+  gradient's T reductions become one.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .. import ops as F
+from ..ir import Graph, Node
+from .deps import dependents_of
+from .rewrite import rewrite, rewrite_groups
+
+__all__ = ["batch_time", "sum_of_products", "weight_gradients"]
+
+
+def batch_time(graph: Graph):
+    """One GEMM for independent matmuls sharing a right operand; ``(graph, matmuls batched)``."""
+    groups: Dict[Node, List[Node]] = {}
+    for n in graph.nodes:
+        if n.op.name == "matmul" and n.args[1].ndim == 2:
+            groups.setdefault(n.args[1], []).append(n)
+    needs: Dict[Node, list] = {}
+    build: Dict[Node, object] = {}
+    batched = 0
+    for right, members in groups.items():
+        if len(members) < 2:
+            continue
+        depends = dependents_of(graph, members)
+        free = [m for m in members if m.args[0] not in depends]
+        by_shape: Dict[tuple, List[Node]] = {}
+        for m in free:
+            by_shape.setdefault(m.args[0].shape, []).append(m)
+        for same in by_shape.values():
+            if len(same) < 2:
+                continue
+            operands = [right] + [m.args[0] for m in same]
+            product = {}
+
+            def batched_product(new_of, same=tuple(same), right=right, product=product):
+                if "p" not in product:
+                    stacked = F.stack([new_of(m.args[0]) for m in same], axis=0)
+                    product["p"] = F.matmul(stacked, new_of(right))
+                return product["p"]
+
+            for i, m in enumerate(same):
+                needs[m] = operands
+                build[m] = lambda new_of, i=i, f=batched_product: F.index(f(new_of), i)
+            batched += len(same)
+    if not build:
+        return graph, 0
+    return rewrite_groups(graph, needs, build, "batch_time"), batched
+
+
+def _products(n: Node):
+    """Split the terms of an add / add_n into 2-D matmuls and the rest."""
+    prods, rest = [], []
+    for a in n.args:
+        (prods if a.op.name == "matmul" and a.ndim == 2 and a.args[0].ndim == 2
+         and a.args[1].ndim == 2 else rest).append(a)
+    return prods, rest
+
+
+def _join_left(xs: List[Node]) -> Node:
+    """concat along the last axis; concat of transposes as the transpose of a concat."""
+    if all(x.op.name == "transpose" and x.attr("axes") == (1, 0) for x in xs):
+        return F.swap_last(F.concat([x.args[0] for x in xs], axis=0))
+    return F.concat(xs, axis=-1)
+
+
+def _is_outer(p: Node) -> bool:
+    """``a.T @ g``: a product that contracts over rows (batch and time), a weight gradient."""
+    return p.args[0].op.name == "transpose" and p.args[0].attr("axes") == (1, 0)
+
+
+def _sum_rule(n: Node, outer_only: bool = False) -> Optional[Node]:
+    if n.op.name not in ("add_n", "add"):
+        return None
+    prods, rest = _products(n)
+    if outer_only:
+        rest = rest + [p for p in prods if not _is_outer(p)]
+        prods = [p for p in prods if _is_outer(p)]
+    if len(prods) < 2:
+        if n.op.name == "add_n":
+            return _sum_of_reductions(n)
+        return None
+    fused = F.matmul(_join_left([p.args[0] for p in prods]),
+                     F.concat([p.args[1] for p in prods], axis=0))
+    return fused if not rest else F.add_n(rest + [fused])
+
+
+def _sum_of_reductions(n: Node) -> Optional[Node]:
+    """add_n of sum_to_shape(g_i, S) over equally shaped g_i: one reduction of a concat."""
+    red = [a for a in n.args if a.op.name == "sum_to_shape" and a.args[0].ndim >= 1]
+    if len(red) < 2:
+        return None
+    shape, inner = red[0].shape, red[0].args[0].shape
+    if any(r.shape != shape or r.args[0].shape != inner for r in red):
+        return None
+    rest = [a for a in n.args if a not in set(red)]
+    joined = F.sum_to_shape(F.concat([r.args[0] for r in red], axis=0),
+                            shape) if len(inner) > len(shape) else None
+    if joined is None:
+        return None
+    return joined if not rest else F.add_n(rest + [joined])
+
+
+def sum_of_products(graph: Graph):
+    """Sums of matmuls as one matmul, sums of reductions as one; ``(graph, sums fused)``."""
+    return rewrite(graph, _sum_rule, "sum_of_products")
+
+
+def weight_gradients(graph: Graph):
+    """Only the sums of ``a.T @ g`` (a shared weight's gradient over all steps) and of
+    reductions, as one GEMM / one reduction each; runs before gate fusion splits them up."""
+    return rewrite(graph, lambda n: _sum_rule(n, outer_only=True), "weight_gradients")

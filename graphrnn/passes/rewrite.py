@@ -1,0 +1,115 @@
+"""The machinery passes share: bottom-up rebuilding with a rule, and small node predicates."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from .. import ops as F
+from ..ir import Graph, Node
+from ..ops.registry import Frozen
+from ..shapes import ShapeError, format_shape
+
+__all__ = ["rewrite", "constant_value", "is_zero", "is_one", "rebuild", "same_meta"]
+
+
+def rebuild(n: Node, args: Tuple[Node, ...]) -> Node:
+    """``n`` with new arguments of the same shapes (metadata carried over)."""
+    if args == n.args:
+        return n
+    return same_meta(Node(n.op, args, n.attrs, n.shape, n.dtype), n)
+
+
+def same_meta(new: Node, old: Node) -> Node:
+    """Give ``new`` the metadata of ``old`` where it has none."""
+    return new.tag(name=old.name, step=old.step, origin=old.origin)
+
+
+def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = "") -> Tuple[Graph, int]:
+    """Rebuild ``graph`` bottom-up; ``rule(node)`` (args already rewritten) returns a
+    replacement of the same shape and dtype, or None.  Returns the new graph and the number
+    of replacements."""
+    new: Dict[Node, Node] = {}
+    count = 0
+    for n in graph.nodes:
+        m = rebuild(n, tuple(new[a] for a in n.args))
+        r = rule(m)
+        if r is not None and r is not m:
+            if r.shape != m.shape or r.dtype != m.dtype:
+                raise ShapeError(f"pass {name}: rewrote {m.label()} into {r.label()}")
+            m = same_meta(r, m)
+            count += 1
+        new[n] = m
+    return Graph({k: new[v] for k, v in graph.outputs.items()}, name=graph.name), count
+
+
+def constant_value(n: Node):
+    """The value of ``n`` as a NumPy array when it is a known constant (any shape), else None.
+
+    A fill of symbolic shape is known as a scalar (it broadcasts)."""
+    op = n.op.name
+    if op == "const":
+        v = n.attr("value")
+        return v.array if isinstance(v, Frozen) else np.asarray(v, dtype=n.dtype)
+    if op == "fill":
+        return np.asarray(n.attr("value"), dtype=n.dtype)
+    if op in ("broadcast_to", "reshape", "transpose") and n.args:
+        v = constant_value(n.args[0])
+        if v is not None and v.ndim == 0:
+            return v
+    return None
+
+
+def _all_equal(n: Node, x: float) -> bool:
+    v = constant_value(n)
+    return v is not None and v.size > 0 and bool(np.all(v == x))
+
+
+def is_zero(n: Node) -> bool:
+    """True when every element of ``n`` is known to be 0."""
+    return _all_equal(n, 0.0)
+
+
+def is_one(n: Node) -> bool:
+    """True when every element of ``n`` is known to be 1."""
+    return _all_equal(n, 1.0)
+
+
+def rewrite_groups(graph: Graph, needs: Dict[Node, list],
+                   build: Dict[Node, Callable[[Callable[[Node], Node]], Node]],
+                   name: str = "") -> Graph:
+    """Replace planned nodes whose replacement reads other old nodes (a fused group).
+
+    ``needs[old]`` lists the old nodes the replacement of ``old`` reads besides its own
+    arguments; ``build[old](new_of)`` makes the replacement, with ``new_of(x)`` the
+    rewritten version of an old node ``x``.  Nodes are rewritten in an order where every
+    need comes first (iterative post-order), so the groups must not depend on themselves.
+    """
+    new: Dict[Node, Node] = {}
+
+    def prereqs(n: Node):
+        return list(n.args) + list(needs.get(n, ()))
+
+    for root in list(graph.outputs.values()):
+        stack = [(root, 0)]
+        while stack:
+            n, i = stack[-1]
+            if n in new:
+                stack.pop()
+                continue
+            reqs = prereqs(n)
+            if i < len(reqs):
+                stack[-1] = (n, i + 1)
+                if reqs[i] not in new:
+                    stack.append((reqs[i], 0))
+                continue
+            stack.pop()
+            if n in build:
+                r = build[n](new.__getitem__)
+                if r.shape != n.shape or r.dtype != n.dtype:
+                    raise ShapeError(f"pass {name}: rewrote {n.label()} into {r.label()}")
+                new[n] = same_meta(r, n)
+            else:
+                new[n] = rebuild(n, tuple(new[a] for a in n.args))
+    return Graph({k: new[v] for k, v in graph.outputs.items()}, name=graph.name)
