@@ -14,9 +14,11 @@ The public API in one place::
 from . import expr as _expr  # noqa: F401  (installs operator overloading on Node)
 from .autodiff import grad, grad_graph, vjp
 from .backends import available_backends, get_backend
+from .compiler import Program, compile
 from .evaluate import EvaluationError, Evaluator, InputError, evaluate
 from .gradcheck import GradcheckError, gradcheck
 from .ir import Graph, Node, meta_scope, toposort
+from .passes import optimize
 from .ops import *  # noqa: F401,F403  (the op builders: tanh, matmul, sum, ...)
 from .ops import OPS, DEFAULT_DTYPE
 from .recurrence import Recurrence, RecurrenceError, t

@@ -15,7 +15,7 @@ from .backends import get_backend
 from .ir import Graph, Node, dtype_name
 from .shapes import ShapeError, bind, format_shape, is_concrete, resolve
 
-__all__ = ["Evaluator", "evaluate", "InputError", "EvaluationError"]
+__all__ = ["Evaluator", "evaluate", "bind_values", "InputError", "EvaluationError"]
 
 
 class InputError(ValueError):
@@ -24,6 +24,52 @@ class InputError(ValueError):
 
 class EvaluationError(RuntimeError):
     """A kernel failed; the message names the node (op, time step, origin)."""
+
+
+def _check_leaves(graph: Graph, backend, kind: str, given: Mapping, table: Dict[str, Node],
+                  env: dict, out: dict) -> None:
+    other = "params" if kind == "input" else "inputs"
+    for name in given:
+        if name not in table:
+            known = ", ".join(repr(k) for k in table) or "none"
+            hint = (f" ({name!r} is a{'n input' if kind == 'param' else ' parameter'}; "
+                    f"pass it in {other})") if name in (
+                graph.params if kind == "input" else graph.inputs) else ""
+            raise InputError(f"unknown {kind} {name!r} for graph {graph.name!r}; "
+                             f"its {kind}s are: {known}{hint}")
+    for name, node in table.items():
+        if name not in given:
+            raise InputError(f"missing {kind} {name!r} (expected "
+                             f"{dtype_name(node.dtype)}{format_shape(node.shape)})")
+        v = given[name]
+        if hasattr(v, "dtype") and hasattr(v, "shape"):
+            if v.dtype != node.dtype:
+                raise InputError(
+                    f"{kind} {name!r}: expected dtype {dtype_name(node.dtype)}, got "
+                    f"{dtype_name(v.dtype)} (dtypes never change silently; cast it first)")
+            arr = v if backend.is_native(v) else backend.asarray(v)
+        else:
+            probe = np.asarray(v)
+            if probe.dtype.kind == "f" and node.dtype.kind != "f" or probe.dtype.kind not in "biuf":
+                raise InputError(f"{kind} {name!r}: cannot use {probe.dtype} data for "
+                                 f"{dtype_name(node.dtype)}")
+            arr = backend.asarray(probe, dtype=node.dtype)
+        bind(node.shape, arr.shape, env, f"{kind} {name!r}")
+        out[name] = arr
+
+
+def bind_values(graph: Graph, backend, inputs: Optional[Mapping], params: Optional[Mapping],
+                dims: Optional[Mapping[str, int]] = None):
+    """Check call-time values against the graph's declarations.
+
+    Returns ``(arrays by leaf name, symbol bindings)``; raises :class:`InputError` or
+    ``ShapeError`` naming the input and the expected shape.
+    """
+    env: Dict[str, int] = dict(dims or {})
+    out: Dict[str, object] = {}
+    _check_leaves(graph, backend, "input", inputs or {}, graph.inputs, env, out)
+    _check_leaves(graph, backend, "param", params or {}, graph.params, env, out)
+    return out, env
 
 
 class Evaluator:
@@ -62,46 +108,13 @@ class Evaluator:
         self._out = [(k, pos[n]) for k, n in graph.outputs.items()]
         self._n = len(nodes)
 
-    def _bind(self, kind: str, given: Mapping, table: Dict[str, Node], env: dict, values: list,
-              slots: Dict[str, int]):
-        xp, be = self.backend.xp, self.backend
-        other = "params" if kind == "input" else "inputs"
-        for name in given:
-            if name not in table:
-                known = ", ".join(repr(k) for k in table) or "none"
-                hint = (f" ({name!r} is a{'n input' if kind == 'param' else ' parameter'}; "
-                        f"pass it in {other})") if name in (
-                    self.graph.params if kind == "input" else self.graph.inputs) else ""
-                raise InputError(f"unknown {kind} {name!r} for graph {self.graph.name!r}; "
-                                 f"its {kind}s are: {known}{hint}")
-        for name, node in table.items():
-            want = f"{dtype_name(node.dtype)}{format_shape(node.shape)}"
-            if name not in given:
-                raise InputError(f"missing {kind} {name!r} (expected {want})")
-            v = given[name]
-            if hasattr(v, "dtype") and hasattr(v, "shape"):
-                if np.dtype(v.dtype) != node.dtype:
-                    raise InputError(
-                        f"{kind} {name!r}: expected dtype {dtype_name(node.dtype)}, got "
-                        f"{dtype_name(v.dtype)} (dtypes never change silently; cast it first)")
-                arr = v if be.is_native(v) else be.asarray(v)
-            else:
-                probe = np.asarray(v)
-                if probe.dtype.kind == "f" and node.dtype.kind != "f" or probe.dtype.kind not in "biuf":
-                    raise InputError(f"{kind} {name!r}: cannot use {probe.dtype} data for "
-                                     f"{dtype_name(node.dtype)}")
-                arr = be.asarray(probe, dtype=node.dtype)
-            bind(node.shape, arr.shape, env, f"{kind} {name!r}")
-            values[slots[name]] = arr
-
     def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
                  dims: Optional[Mapping[str, int]] = None) -> Dict[str, object]:
         """Run the graph; ``dims`` binds symbolic sizes no input determines (``{"B": 4}``)."""
         values: List[object] = [None] * self._n
-        env: Dict[str, int] = dict(dims or {})
-        slots = {name: i for i, _, name, _ in self._leaves}
-        self._bind("input", inputs or {}, self.graph.inputs, env, values, slots)
-        self._bind("param", params or {}, self.graph.params, env, values, slots)
+        given, env = bind_values(self.graph, self.backend, inputs, params, dims)
+        for i, _, name, _ in self._leaves:
+            values[i] = given[name]
         xp = self.backend.xp
         try:
             for i, kernel, args, kwargs, sym_shape, frees in self._steps:

@@ -62,22 +62,22 @@ def _scatter_sum(n: Node) -> Optional[Node]:
 
 
 def _stack_of_slices(n: Node) -> Optional[Node]:
-    """stack(x[0], x[1], ..., x[k-1]) along axis 0 is x."""
-    if n.attr("axis") != 0:
+    """stack(x[a], x[a+1], ..., x[b]) along axis 0 is the view x[a:b+1] (x itself if whole)."""
+    if n.attr("axis") != 0 or n.args[0].op.name != "index":
         return None
-    first = n.args[0]
-    if first.op.name != "index":
-        return None
-    src = first.args[0]
-    if src.shape != n.shape:
+    src = n.args[0].args[0]
+    first = n.args[0].attr("key")[0]
+    if first[0] != "i":
         return None
     for i, a in enumerate(n.args):
         if a.op.name != "index" or a.args[0] is not src:
             return None
         key = a.attr("key")
-        if key[0] != ("i", i) or any(k[0] != "a" for k in key[1:]):
+        if key[0] != ("i", first[1] + i) or any(k[0] != "a" for k in key[1:]):
             return None
-    return src
+    if src.shape == n.shape:
+        return src
+    return F.index(src, slice(first[1], first[1] + len(n.args)))
 
 
 def _index(n: Node) -> Optional[Node]:

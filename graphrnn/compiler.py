@@ -1,0 +1,388 @@
+"""Graph -> Program: optimize, linearize, plan memory, generate Python source, compile once.
+
+A :class:`Program` is the graph as straight-line Python over the backend's array functions,
+writing into preallocated buffers (``out=``) so a call allocates next to nothing:
+
+- every computed value gets a buffer from a pool keyed by its (symbolic) shape and dtype;
+  a buffer returns to the pool after the last use of every value that aliases it (views
+  keep their base alive), so chains of elementwise ops (a cell's gate math) run in place in
+  one buffer: NumPy's form of elementwise fusion;
+- the steps of a ``stack`` (and of a ``concat`` along the first axis) are computed straight
+  into slices of the stacked buffer, so stacking per-step states costs nothing;
+- views (indexing, reshapes, transposes, broadcasts) are never copied.
+
+Buffers are planned per binding of the symbolic sizes (per batch size) and cached; the
+generated source is the same for every batch size and is shown by ``program.source``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .backends import get_backend
+from .evaluate import EvaluationError, bind_values
+from .ir import Graph, Node, dtype_name
+from .passes import optimize
+from .shapes import format_shape, resolve
+
+__all__ = ["compile", "Program"]
+
+_UFUNC = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
+          "neg": "negative", "exp": "exp", "log": "log", "tanh": "tanh", "square": "square",
+          "sqrt": "sqrt", "greater": "greater", "less": "less", "greater_equal": "greater_equal",
+          "less_equal": "less_equal", "equal": "equal", "not_equal": "not_equal",
+          "logical_not": "logical_not", "logical_and": "logical_and", "logical_or": "logical_or"}
+_VIEWS = {"index", "reshape", "transpose", "broadcast_to", "stop_gradient"}
+_OUT_OPS = set(_UFUNC) | {"relu", "sigmoid", "pow", "matmul", "add_n", "where", "cast", "sum",
+                          "max", "sum_to_shape", "stack", "concat", "unindex"}
+# output may share memory with these argument positions (multi-step emissions)
+_INPLACE = {"add_n": (0, 1), "where": (2,), "sigmoid": (0,), "relu": (0,), "pow": (0,)}
+
+
+def _py(v) -> str:
+    """A Python literal for a simple attribute value."""
+    return repr(tuple(v)) if isinstance(v, tuple) else repr(v)
+
+
+def _key_literal(key) -> str:
+    parts = []
+    for k in key:
+        if k[0] == "a":
+            parts.append(":")
+        elif k[0] == "i":
+            parts.append(str(k[1]))
+        else:
+            start, stop, step = k[1:]
+            parts.append(f"{start}:{'' if stop < 0 else stop}:{step}")
+    return "[" + ", ".join(parts) + "]"
+
+
+class _Lowering:
+    """Turns an optimized graph into source lines plus a symbolic buffer plan."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.nodes = graph.nodes
+        self.pos = {n: i for i, n in enumerate(self.nodes)}
+        self.lines: List[str] = []
+        self.buffers: List[Tuple[tuple, np.dtype]] = []     # symbolic shape, dtype
+        self.views: List[Tuple[str, tuple]] = []            # ("slot"|"reshape", data)
+        self.shapes: List[tuple] = []                       # symbolic shapes used in code
+        self.kernels: List[object] = []
+        self.attrs: List[dict] = []
+        self.consts: List[object] = []
+        self.fills: List[int] = []                          # buffers holding fills
+        self.fill_values: Dict[int, object] = {}
+        self.fused_chains = 0
+        self._plan()
+        self._emit()
+
+    # ------------------------------------------------------------ analysis
+    def _plan(self):
+        nodes, pos = self.nodes, self.pos
+        users: Dict[Node, List[Node]] = {n: [] for n in nodes}
+        for n in nodes:
+            for a in dict.fromkeys(n.args):
+                users[a].append(n)
+        self.users = users
+        # members computed straight into a stack / first-axis concat
+        self.container: Dict[Node, Tuple[Node, int]] = {}
+        for n in nodes:
+            if n.op.name not in ("stack", "concat") or n.attr("axis") != 0:
+                continue
+            if len(set(n.args)) != len(n.args):
+                continue
+            if all(a.op.name in _OUT_OPS and a not in self.container and a.args
+                   and a.op.name not in ("stack", "concat") for a in n.args):
+                for i, a in enumerate(n.args):
+                    self.container[a] = (n, i)
+        # alias roots: views share their argument's storage; members share the container's
+        root: Dict[Node, Node] = {}
+        for n in nodes:
+            if n.op.name in _VIEWS:
+                root[n] = root[n.args[0]]
+            elif n in self.container:
+                root[n] = self.container[n][0]
+            else:
+                root[n] = n
+        for n in nodes:  # containers are their own roots even if listed after members
+            if n.op.name in ("stack", "concat") and any(self.container.get(a, (None,))[0] is n
+                                                       for a in n.args):
+                root[n] = n
+        self.root = root
+        outputs = set(self.graph.outputs.values())
+        end = len(nodes)
+        last: Dict[Node, int] = {}
+        for n in nodes:
+            r = root[n]
+            mine = end if n in outputs else max((pos[u] for u in users[n]), default=pos[n])
+            last[r] = max(last.get(r, -1), mine)
+        self.last = last
+
+    # ------------------------------------------------------------ emission
+    def _shape(self, shape) -> str:
+        self.shapes.append(tuple(shape))
+        return f"S[{len(self.shapes) - 1}]"
+
+    def _view(self, kind: str, data: tuple) -> str:
+        self.views.append((kind, data))
+        return f"V[{len(self.views) - 1}]"
+
+    def _emit(self):
+        pool: Dict[Tuple[tuple, str], List[int]] = {}
+        owner: Dict[Node, int] = {}          # root node -> buffer id
+        release_at: Dict[int, List[Node]] = {}
+        for r, i in self.last.items():
+            release_at.setdefault(i, []).append(r)
+        name = {n: f"v{i}" for n, i in self.pos.items()}
+        ln = self.lines
+
+        def alloc(n: Node) -> int:
+            key = (n.shape, n.dtype.str)
+            free = pool.get(key)
+            if free:
+                return free.pop()
+            self.buffers.append((n.shape, n.dtype))
+            return len(self.buffers) - 1
+
+        def release(roots):
+            for r in roots:
+                b = owner.pop(r, None)
+                if b is not None and b not in self.fills:
+                    pool.setdefault((self.buffers[b][0], self.buffers[b][1].str), []).append(b)
+
+        chain_prev = None
+        for i, n in enumerate(self.nodes):
+            op, v = n.op.name, name[n]
+            args = [name[a] for a in n.args]
+            if op == "input":
+                ln.append(f"{v} = I[{n.attr('name')!r}]")
+                continue
+            if op == "param":
+                ln.append(f"{v} = P[{n.attr('name')!r}]")
+                continue
+            if op == "const":
+                value = n.op.kernel(np, **dict(n.attrs))
+                self.consts.append(value)
+                ln.append(f"{v} = C[{len(self.consts) - 1}]")
+                continue
+            if op == "fill":
+                b = len(self.buffers)
+                self.buffers.append((n.shape, n.dtype))
+                self.fills.append(b)
+                self.fill_values[b] = n.attr("value")
+                ln.append(f"{v} = B[{b}]")
+                continue
+            if op in _VIEWS:
+                a = args[0]
+                if op == "index":
+                    ln.append(f"{v} = {a}{_key_literal(n.attr('key'))}")
+                elif op == "reshape":
+                    ln.append(f"{v} = {a}.reshape({self._shape(n.shape)})")
+                elif op == "transpose":
+                    ln.append(f"{v} = {a}.transpose({_py(n.attr('axes'))})")
+                elif op == "broadcast_to":
+                    ln.append(f"{v} = np.broadcast_to({a}, {self._shape(n.shape)})")
+                else:
+                    ln.append(f"{v} = {a}")
+                continue
+            if op not in _OUT_OPS:  # generic kernel: allocates its result
+                self.kernels.append(n.op.kernel)
+                kw = dict(n.attrs)
+                call = f"K[{len(self.kernels) - 1}](np, {', '.join(args)}, **A[{len(self.attrs)}]"
+                if n.op.wants_shape:
+                    call += f", shape={self._shape(n.shape)}"
+                self.attrs.append(kw)
+                ln.append(f"{v} = {call})")
+                release(release_at.get(i, ()))
+                continue
+            # ---- ops that write into a buffer
+            if n in self.container:
+                box, idx = self.container[n]
+                if box not in owner:
+                    owner[box] = alloc(box)
+                out = self._view("slot", (owner[box], box, idx))
+            else:
+                inplace = _INPLACE.get(op, tuple(range(len(n.args))) if op in _UFUNC else ())
+                later = {a for k, a in enumerate(n.args) if k not in inplace}
+                dying = [a for k, a in enumerate(n.args) if k in inplace and a not in later
+                         and self.root[a] is a and self.last.get(a) == i and a in owner]
+                release(dying)  # an argument dying here may lend its buffer to the result
+                if n.op.name in ("stack", "concat") and n in owner:
+                    out = f"B[{owner[n]}]"
+                else:
+                    owner[n] = alloc(n)
+                    out = f"B[{owner[n]}]"
+            # chains of elementwise ops sharing a buffer: note them in the source
+            if n.op.elementwise and chain_prev is not None and chain_prev in n.args \
+                    and len(self.users[chain_prev]) == 1:
+                self.fused_chains += 1
+            chain_prev = n if n.op.elementwise else None
+            self._emit_op(n, op, v, args, out)
+            release(release_at.get(i, ()))
+        outs = ", ".join(name[n] for n in self.graph.outputs.values())
+        ln.append(f"return ({outs},)")
+
+    def _emit_op(self, n: Node, op: str, v: str, args: List[str], out: str):
+        ln = self.lines
+        if op in _UFUNC:
+            ln.append(f"{v} = np.{_UFUNC[op]}({', '.join(args)}, out={out})")
+        elif op == "relu":
+            ln.append(f"{v} = np.maximum({args[0]}, 0, out={out})")
+        elif op == "sigmoid":  # 1/(1+e^-x) = (1 + tanh(x/2)) / 2: stable, in place
+            ln.append(f"{v} = np.multiply({args[0]}, 0.5, out={out}); np.tanh({v}, out={v}); "
+                      f"np.multiply({v}, 0.5, out={v}); np.add({v}, 0.5, out={v})")
+        elif op == "pow":
+            ln.append(f"{v} = np.power({args[0]}, {n.attr('exponent')!r}, out={out})")
+        elif op == "add_n":
+            ln.append(f"{v} = np.add({args[0]}, {args[1]}, out={out})"
+                      + "".join(f"; np.add({v}, {a}, out={v})" for a in args[2:]))
+        elif op == "where":
+            ln.append(f"{v} = {out}; np.copyto({v}, {args[2]}); "
+                      f"np.copyto({v}, {args[1]}, where={args[0]})")
+        elif op == "cast":
+            ln.append(f"{v} = {out}; np.copyto({v}, {args[0]}, casting='unsafe')")
+        elif op == "matmul":
+            a, b = n.args
+            if a.ndim > 2 and b.ndim == 2:  # one GEMM over all leading rows
+                k, m = a.shape[-1], n.shape[-1]
+                flat = self._view_of(out, (-1, m))
+                ln.append(f"np.matmul({args[0]}.reshape({self._shape((-1, k))}), {args[1]}, "
+                          f"out={flat}); {v} = {out}")
+            else:
+                ln.append(f"{v} = np.matmul({args[0]}, {args[1]}, out={out})")
+        elif op in ("sum", "max"):
+            fn = "sum" if op == "sum" else "max"
+            ln.append(f"{v} = np.{fn}({args[0]}, axis={_py(n.attr('axes'))}, "
+                      f"keepdims={n.attr('keepdims')}, out={out})")
+        elif op == "sum_to_shape":
+            g, shape = n.args[0], n.shape
+            lead = g.ndim - len(shape)
+            axes = tuple(range(lead)) + tuple(lead + j for j, d in enumerate(shape)
+                                              if d == 1 and g.shape[lead + j] != 1)
+            kept = self._view_of(out, (1,) * lead + tuple(shape))
+            ln.append(f"np.sum({args[0]}, axis={axes!r}, keepdims=True, out={kept}); {v} = {out}")
+        elif op in ("stack", "concat"):
+            placed = [self.container.get(a, (None,))[0] is n for a in n.args]
+            if all(placed):
+                ln.append(f"{v} = {out}  # its steps were computed in place")
+            else:
+                fn = "stack" if op == "stack" else "concatenate"
+                ln.append(f"{v} = np.{fn}(({', '.join(args)},), axis={n.attr('axis')}, out={out})")
+        elif op == "unindex":
+            ln.append(f"{v} = {out}; {v}.fill(0); {v}{_key_literal(n.attr('key'))} = {args[0]}")
+        else:  # pragma: no cover - every _OUT_OPS entry is handled above
+            raise NotImplementedError(op)
+
+    def _view_of(self, out: str, shape) -> str:
+        """A planned reshaped view of the buffer or slot ``out`` (``B[k]`` or ``V[j]``)."""
+        table, index = out[0], int(out[2:-1])
+        return self._view("reshape", (table, index, tuple(shape)))
+
+
+class Program:
+    """A compiled graph: ``program(inputs, params)`` -> dict of output arrays.
+
+    ``program.source`` is the generated Python; ``program.report`` what the passes did;
+    ``program.graph`` the optimized graph.  Results are fresh arrays unless ``copy=False``,
+    which returns views of the program's buffers, valid until its next call.
+    """
+
+    def __init__(self, graph: Graph, level: str = "O2", backend="numpy"):
+        t0 = time.perf_counter()
+        self.source_graph = graph
+        self.backend = get_backend(backend)
+        self.graph, self.report = optimize(graph, level, report=True)
+        low = _Lowering(self.graph)
+        self._low = low
+        body = "\n".join("    " + line for line in low.lines)
+        self.source = (f"def program(I, P, B, V, S):\n"
+                       f"    # {self.graph.name}: {len(self.graph)} nodes, "
+                       f"{len(low.buffers)} buffers, {low.fused_chains} fused elementwise links\n"
+                       f"{body}\n")
+        scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": low.consts}
+        exec(builtins.compile(self.source, f"<graphrnn program {self.graph.name}>", "exec"), scope)
+        self._fn = scope["program"]
+        self._names = list(self.graph.outputs)
+        self._plans: Dict[tuple, tuple] = {}
+        self.compile_seconds = time.perf_counter() - t0
+
+    def _plan(self, env: Dict[str, int]):
+        key = tuple(sorted(env.items()))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        xp, low = self.backend.xp, self._low
+        bufs = [xp.empty(resolve(shape, env), dtype=dtype) for shape, dtype in low.buffers]
+        for b, value in low.fill_values.items():
+            bufs[b].fill(value)
+        shapes = [resolve(s, env) for s in low.shapes]
+        views: List[object] = []
+        for kind, data in low.views:
+            if kind == "slot":
+                b, box, idx = data
+                views.append(self._slot(bufs[b], box, idx, env))
+            else:
+                table, index, shape = data
+                base = bufs[index] if table == "B" else views[index]
+                dims_ = [d for d in shape if d != -1]
+                views.append(base.reshape((-1,) * (len(shape) - len(dims_))
+                                          + resolve(tuple(dims_), env)))
+        plan = self._plans[key] = (bufs, views, shapes)
+        return plan
+
+    @staticmethod
+    def _slot(base, box: Node, idx: int, env):
+        """Member ``idx`` of a stack (``base[idx]``) or of a first-axis concat (its rows)."""
+        if box.op.name == "stack":
+            return base[idx]
+        start = sum(resolve((a.shape[0],), env)[0] for a in box.args[:idx])
+        return base[start:start + resolve((box.args[idx].shape[0],), env)[0]]
+
+    def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+                 dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
+        """Run the program; inputs and parameters are checked like :func:`graphrnn.evaluate`."""
+        # checked against the graph as written: passes may drop leaves (a weight that only
+        # multiplies a zero initial state), but the call signature stays the same
+        values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
+        bufs, views, shapes = self._plan(env)
+        try:
+            outs = self._fn(values, values, bufs, views, shapes)
+        except Exception as e:
+            raise EvaluationError(f"program {self.graph.name!r}, {self._where(e)}: "
+                                  f"{type(e).__name__}: {e}") from e
+        if copy:
+            outs = [o.copy() for o in outs]
+        return dict(zip(self._names, outs))
+
+    def _where(self, e: BaseException) -> str:
+        """The generated line (and the node it computes) where ``e`` was raised."""
+        tb, line = e.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.startswith("<graphrnn program"):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is None:
+            return "before its first line"
+        text = self.source.splitlines()[line - 1].strip()
+        var = text.split(" = ")[0].strip()
+        node = self.graph.nodes[int(var[1:])] if var[1:].isdigit() else None
+        where = f"line {line}: {text}"
+        if node is not None:
+            where += f"  [{node.label()}" + (f", t={node.step}" if node.step is not None else "") \
+                + (f", from {node.origin}" if node.origin else "") + "]"
+        return where
+
+    def memory_bytes(self, dims: Mapping[str, int]) -> int:
+        """Bytes of planned buffers for the given symbolic sizes (e.g. ``{"B": 32}``)."""
+        return sum(int(np.prod(resolve(s, dims))) * np.dtype(d).itemsize
+                   for s, d in self._low.buffers)
+
+
+def compile(graph: Graph, level: str = "O2", backend="numpy") -> Program:
+    """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program."""
+    return Program(graph, level, backend)
