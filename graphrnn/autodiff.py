@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from . import ops as F
-from .ir import Graph, Node, pop_meta, push_meta, toposort
+from .ir import Graph, Node, gc_paused, pop_meta, push_meta, toposort
 from .shapes import ShapeError, format_shape
 
 __all__ = ["grad", "vjp", "grad_graph", "adjoints"]
@@ -35,7 +35,11 @@ def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node],
     ``n``'s contributions.  ``wrt=None`` keeps every node the outputs depend on (for
     inspecting gradient flow); otherwise only paths from ``wrt`` are differentiated.
     """
-    outputs, cotangents = list(outputs), list(cotangents)
+    with gc_paused():
+        return _adjoints(list(outputs), list(cotangents), wrt)
+
+
+def _adjoints(outputs, cotangents, wrt):
     for y, c in zip(outputs, cotangents):
         if c.shape != y.shape or c.dtype != y.dtype:
             raise ShapeError(f"vjp: cotangent {c.label()} does not match output {y.label()}")

@@ -25,7 +25,7 @@ import numpy as np
 
 from .backends import get_backend
 from .evaluate import EvaluationError, bind_values
-from .ir import Graph, Node, dtype_name
+from .ir import Graph, Node, dtype_name, gc_paused
 from .passes import optimize
 from .shapes import format_shape, resolve
 
@@ -297,7 +297,8 @@ class Program:
         self.source_graph = graph
         self.backend = get_backend(backend)
         self.graph, self.report = optimize(graph, level, report=True)
-        low = _Lowering(self.graph)
+        with gc_paused():
+            low = _Lowering(self.graph)
         self._low = low
         body = "\n".join("    " + line for line in low.lines)
         self.source = (f"def program(I, P, B, V, S):\n"

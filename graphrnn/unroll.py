@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 import networkx as nx
 
 from . import ops as F
-from .ir import Graph, Node, dtype_name, pop_meta, push_meta, toposort
+from .ir import Graph, Node, dtype_name, gc_paused, pop_meta, push_meta, toposort
 from .pretty import format_expr
 from .recurrence import VAR, Recurrence, RecurrenceError, Variable
 from .shapes import B, format_shape
@@ -129,6 +129,11 @@ def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = Fals
     """
     if not isinstance(steps, int) or steps < 1:
         raise RecurrenceError(f"{rec.name}: steps must be an int >= 1, got {steps!r}")
+    with gc_paused():
+        return _unroll(rec, steps, reverse, mask, per_step, sources)
+
+
+def _unroll(rec, steps, reverse, mask, per_step, sources):
     order = _step_order(rec)
     templates = [_Template(v) for v in order]
     reserved = {"mask"} if mask else set()

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Tuple
 
-from ..ir import Graph
+from ..ir import Graph, gc_paused
 from .batch_time import batch_time, sum_of_products, weight_gradients
 from .constant_fold import constant_fold
 from .cse import cse
@@ -53,10 +53,16 @@ class PassReport:
 
 
 def optimize(graph: Graph, level: str = "O2", passes: List[str] = None, report: bool = False,
-             max_rounds: int = 4):
+             max_rounds: int = 1):
+    with gc_paused():
+        return _optimize(graph, level, passes, report, max_rounds)
+
+
+def _optimize(graph, level, passes, report, max_rounds):
     """Run the passes of ``level`` (or the named ``passes``) on ``graph``.
 
-    Clean-up passes repeat until nothing changes (at most ``max_rounds`` times).  Returns the
+    Clean-up passes run bottom-up, which reaches a fixed point for local rules in one round;
+    ``max_rounds`` > 1 repeats them while anything changes.  Returns the
     optimized Graph, or ``(graph, PassReport)`` with ``report=True``.
     """
     if passes is None:

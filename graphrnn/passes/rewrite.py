@@ -92,17 +92,17 @@ def rewrite_groups(graph: Graph, needs: Dict[Node, list],
         return list(n.args) + list(needs.get(n, ()))
 
     for root in list(graph.outputs.values()):
-        stack = [(root, 0)]
+        stack = [(root, 0, prereqs(root))]
         while stack:
-            n, i = stack[-1]
+            n, i, reqs = stack[-1]
             if n in new:
                 stack.pop()
                 continue
-            reqs = prereqs(n)
+            while i < len(reqs) and reqs[i] in new:
+                i += 1
             if i < len(reqs):
-                stack[-1] = (n, i + 1)
-                if reqs[i] not in new:
-                    stack.append((reqs[i], 0))
+                stack[-1] = (n, i + 1, reqs)
+                stack.append((reqs[i], 0, prereqs(reqs[i])))
                 continue
             stack.pop()
             if n in build:
