@@ -68,6 +68,13 @@ def _products(n: Node):
     return prods, rest
 
 
+def _step_of(n: Node) -> int:
+    """The time step a (possibly transposed) operand belongs to; -1 when unknown."""
+    if n.step is None and n.op.name == "transpose":
+        n = n.args[0]
+    return -1 if n.step is None else n.step
+
+
 def _join_left(xs: List[Node]) -> Node:
     """concat along the last axis; concat of transposes as the transpose of a concat."""
     if all(x.op.name == "transpose" and x.attr("axes") == (1, 0) for x in xs):
@@ -91,6 +98,8 @@ def _sum_rule(n: Node, outer_only: bool = False) -> Optional[Node]:
         if n.op.name == "add_n":
             return _sum_of_reductions(n)
         return None
+    # in time order, so stacked per-step values line up with their stack (see stack_views)
+    prods.sort(key=lambda p: _step_of(p.args[0]))
     fused = F.matmul(_join_left([p.args[0] for p in prods]),
                      F.concat([p.args[1] for p in prods], axis=0))
     return fused if not rest else F.add_n(rest + [fused])

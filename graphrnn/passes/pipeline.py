@@ -11,7 +11,9 @@ from .batch_time import batch_time, sum_of_products, weight_gradients
 from .constant_fold import constant_fold
 from .cse import cse
 from .gate_fusion import gate_fusion
+from .hoist import hoist_invariants
 from .simplify import simplify
+from .stack_views import stack_views
 
 __all__ = ["PASSES", "LEVELS", "optimize", "PassReport"]
 
@@ -24,6 +26,8 @@ PASSES: Dict[str, Tuple[Callable[[Graph], Tuple[Graph, int]], str]] = {
     "gate_fusion": (gate_fusion, "matmuls sharing a left operand -> one matmul"),
     "batch_time": (batch_time, "independent matmuls sharing a weight -> one GEMM over steps"),
     "sum_of_products": (sum_of_products, "sums of matmuls / reductions -> one GEMM / reduction"),
+    "hoist_invariants": (hoist_invariants, "step-invariant terms (biases) added once to batched GEMMs"),
+    "stack_views": (stack_views, "concats of stacked steps as views; their sums as one reduction"),
 }
 
 _CLEAN = ["simplify", "constant_fold", "cse"]
@@ -32,7 +36,7 @@ LEVELS: Dict[str, List[str]] = {
     "O0": [],
     "O1": _CLEAN,
     "O2": _CLEAN + ["weight_gradients", "gate_fusion", "batch_time", "sum_of_products",
-                    "gate_fusion"] + _CLEAN,
+                    "gate_fusion", "hoist_invariants", "stack_views"] + _CLEAN,
 }
 
 

@@ -1,0 +1,228 @@
+"""One float32 training step (forward + backward of a sum-of-squares loss over all outputs)
+for RNN, LSTM and GRU, measured side by side in one run:
+
+- engine: the model's graph, differentiated, optimized (O2) and compiled;
+- numpy: the hand-written expert NumPy cell in ``reference_numpy.py`` (verified first
+  against the engine's gradients);
+- torch: ``torch.nn.RNN/LSTM/GRU``, and torch_loop: the same cell written as a torch loop
+  (both when PyTorch is installed).
+
+Rounds are interleaved (every method once per round) and medians reported with the
+ratios engine / reference; with --memory each method also runs in its own subprocess to
+report its peak resident memory.  Threads are limited to 2 (as in CI).
+
+    python benchmarks/train_step.py [--cells RNN LSTM GRU] [--configs 50,32,32,128 ...]
+                                    [--memory] [--json out.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "2")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import graphrnn as gr  # noqa: E402
+from graphrnn import models  # noqa: E402
+from reference_numpy import Reference  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    torch.set_num_threads(2)
+except ImportError:
+    torch = None
+
+CONFIGS = [(50, 32, 32, 128), (100, 64, 64, 256), (200, 16, 16, 64), (20, 1, 8, 32),
+           (1000, 8, 16, 64)]
+
+
+def loss_of(out):
+    return gr.add_n([gr.sum(v * v) for v in out.values()])
+
+
+def engine_step(cell, T, B, D, H, params, dtype=np.float32):
+    """A callable running one step, and the compile time."""
+    model = getattr(models, cell)(D, H, dtype=dtype)
+    model.load_state_dict(params)
+    t0 = time.perf_counter()
+    g = model.graph(T)
+    dg = gr.grad_graph(gr.Graph({"loss": loss_of(dict(g.outputs))}), loss="loss")
+    program = gr.compile(dg)
+    compile_s = time.perf_counter() - t0
+    p = model.parameters()
+    return (lambda x: program({"input": x}, p, copy=False)), compile_s, program
+
+
+def numpy_step(cell, T, B, D, H, params, dtype=np.float32):
+    ref = Reference(cell, T, B, D, H, params, dtype)
+    return ref.step
+
+
+def torch_step(cell, T, B, D, H, params, loop=False):
+    m = getattr(torch.nn, cell)(D, H)
+    m.load_state_dict({k: torch.tensor(v) for k, v in params.items()})
+    if not loop:
+        def step(x):
+            m.zero_grad(set_to_none=True)
+            out, hid = m(x)
+            hs = hid if isinstance(hid, tuple) else (hid,)
+            loss = (out * out).sum() + sum((h * h).sum() for h in hs)
+            loss.backward()
+            return loss
+        return step
+    w = {k: p for k, p in m.named_parameters()}
+
+    def step(x):
+        m.zero_grad(set_to_none=True)
+        h = torch.zeros(x.shape[1], H)
+        c = torch.zeros(x.shape[1], H)
+        pre = x @ w["weight_ih_l0"].T + w["bias_ih_l0"]
+        outs = []
+        for t in range(x.shape[0]):
+            gh = h @ w["weight_hh_l0"].T + w["bias_hh_l0"]
+            if cell == "RNN":
+                h = torch.tanh(pre[t] + gh)
+            elif cell == "LSTM":
+                i, f, g, o = (pre[t] + gh).chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                ir, iz, in_ = pre[t].chunk(3, 1)
+                hr, hz, hn = gh.chunk(3, 1)
+                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+                n = torch.tanh(in_ + r * hn)
+                h = (1 - z) * n + z * h
+            outs.append(h)
+        out = torch.stack(outs)
+        loss = (out * out).sum() + (h * h).sum() + ((c * c).sum() if cell == "LSTM" else 0)
+        loss.backward()
+        return loss
+    return step
+
+
+def methods_for(cell, T, B, D, H, params):
+    steps = {}
+    eng, compile_s, program = engine_step(cell, T, B, D, H, params)
+    steps["engine"] = eng
+    steps["numpy"] = numpy_step(cell, T, B, D, H, params)
+    if torch is not None:
+        steps["torch"] = torch_step(cell, T, B, D, H, params)
+        steps["torch_loop"] = torch_step(cell, T, B, D, H, params, loop=True)
+    return steps, compile_s, program
+
+
+def verify(cell):
+    """The reference agrees with the engine's gradients (float64, small size)."""
+    T, B, D, H = 4, 3, 5, 6
+    model = getattr(models, cell)(D, H, dtype=np.float64, seed=0)
+    x = np.random.default_rng(1).normal(size=(T, B, D))
+    loss, grads = model.loss_and_grad(loss_of, x)
+    ref_loss, ref_grads = Reference(cell, T, B, D, H, model.state_dict(), np.float64).step(x)
+    assert abs(loss - ref_loss) <= 1e-9 * abs(loss), (cell, loss, ref_loss)
+    for k, v in ref_grads.items():
+        np.testing.assert_allclose(grads[k], v, rtol=1e-7, atol=1e-9, err_msg=f"{cell} {k}")
+
+
+def params_for(cell, D, H, seed=0):
+    return getattr(models, cell)(D, H, seed=seed).state_dict()
+
+
+def time_all(steps, x_np, x_t, budget=1.5, min_rounds=5, max_rounds=50):
+    times = {k: [] for k in steps}
+    for k, f in steps.items():  # warm up
+        f(x_t if k.startswith("torch") else x_np)
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or (time.perf_counter() - start < budget and rounds < max_rounds):
+        for k, f in steps.items():
+            t0 = time.perf_counter()
+            f(x_t if k.startswith("torch") else x_np)
+            times[k].append(time.perf_counter() - t0)
+        rounds += 1
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def child(method, cell, T, B, D, H):
+    """Peak RSS growth (MiB) of building and running one method in this fresh process."""
+    params = params_for(cell, D, H)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    x = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
+    if method == "engine":
+        f = engine_step(cell, T, B, D, H, params)[0]
+    elif method == "numpy":
+        f = numpy_step(cell, T, B, D, H, params)
+    else:
+        f = torch_step(cell, T, B, D, H, params, loop=method == "torch_loop")
+        x = torch.tensor(x)
+    for _ in range(2):
+        f(x)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mib": (peak - base) / 1024}))
+
+
+def memory_of(method, cell, cfg):
+    out = subprocess.run([sys.executable, __file__, "--child", method, cell,
+                          *map(str, cfg)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="one training step: engine vs NumPy vs PyTorch")
+    ap.add_argument("--cells", nargs="+", default=["RNN", "LSTM", "GRU"])
+    ap.add_argument("--configs", nargs="+", default=None, help="T,B,D,H ...")
+    ap.add_argument("--memory", action="store_true", help="peak memory, a subprocess each")
+    ap.add_argument("--quick", action="store_true", help="short timing budget")
+    ap.add_argument("--json")
+    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        method, cell, *cfg = args.child
+        return child(method, cell, *map(int, cfg))
+    configs = [tuple(map(int, c.split(","))) for c in args.configs] if args.configs else CONFIGS
+    rows = []
+    cols = ["engine", "numpy"] + (["torch", "torch_loop"] if torch is not None else [])
+    print(f"float32, {os.environ['OMP_NUM_THREADS']} threads; numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch is not None else ", torch not installed"))
+    head = (f"{'cell':<5} {'T,B,D,H':<16} {'compile s':>9} " + " ".join(f"{c + ' ms':>13}" for c in cols)
+            + "  " + " ".join(f"{'eng/' + c:>13}" for c in cols[1:]))
+    print(head)
+    for cell in args.cells:
+        verify(cell)
+        for cfg in configs:
+            T, B, D, H = cfg
+            params = params_for(cell, D, H)
+            steps, compile_s, _ = methods_for(cell, T, B, D, H, params)
+            x = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
+            xt = torch.tensor(x) if torch is not None else None
+            med = time_all(steps, x, xt, budget=0.5 if args.quick else 1.5,
+                           min_rounds=3 if args.quick else 5)
+            row = {"cell": cell, "config": cfg, "compile_s": compile_s,
+                   "ms": {k: v * 1e3 for k, v in med.items()},
+                   "ratio": {k: med["engine"] / med[k] for k in cols[1:]}}
+            if args.memory:
+                row["peak_mib"] = {k: memory_of(k, cell, cfg) for k in cols}
+            rows.append(row)
+            line = (f"{cell:<5} {','.join(map(str, cfg)):<16} {compile_s:>9.2f} "
+                    + " ".join(f"{row['ms'][c]:>13.2f}" for c in cols) + "  "
+                    + " ".join(f"{row['ratio'][c]:>13.2f}" for c in cols[1:]))
+            if args.memory:
+                line += "  MiB " + " ".join(f"{c}={row['peak_mib'][c]:.0f}" for c in cols)
+            print(line, flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
