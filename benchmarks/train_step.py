@@ -21,10 +21,12 @@ import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "2")
+# idle OpenMP threads sleep instead of spinning, so a method timed right after torch is not
+# slowed by torch's busy-waiting threads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -144,8 +146,11 @@ def time_all(steps, x_np, x_t, budget=1.5, min_rounds=5, max_rounds=50):
         f(x_t if k.startswith("torch") else x_np)
     start = time.perf_counter()
     rounds = 0
+    order = list(steps)
     while rounds < min_rounds or (time.perf_counter() - start < budget and rounds < max_rounds):
-        for k, f in steps.items():
+        order = order[1:] + order[:1]  # rotate: no method always follows the same one
+        for k in order:
+            f = steps[k]
             t0 = time.perf_counter()
             f(x_t if k.startswith("torch") else x_np)
             times[k].append(time.perf_counter() - t0)
@@ -153,22 +158,33 @@ def time_all(steps, x_np, x_t, budget=1.5, min_rounds=5, max_rounds=50):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def child(method, cell, T, B, D, H):
-    """Peak RSS growth (MiB) of building and running one method in this fresh process."""
+    """Peak resident memory (MiB) a method adds: building it, a warm-up and two steps,
+    measured in this fresh process from the high-water mark (reset after the imports)."""
     params = params_for(cell, D, H)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     x = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
+    if method.startswith("torch"):
+        x = torch.tensor(x)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current RSS
+    base = _rss_kib("VmRSS")
     if method == "engine":
         f = engine_step(cell, T, B, D, H, params)[0]
     elif method == "numpy":
         f = numpy_step(cell, T, B, D, H, params)
     else:
         f = torch_step(cell, T, B, D, H, params, loop=method == "torch_loop")
-        x = torch.tensor(x)
-    for _ in range(2):
+    for _ in range(3):
         f(x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mib": (peak - base) / 1024}))
+    print(json.dumps({"peak_mib": (_rss_kib("VmHWM") - base) / 1024}))
 
 
 def memory_of(method, cell, cfg):

@@ -80,6 +80,8 @@ class _Lowering:
         self.fused_chains = 0
         self._plan()
         self._emit()
+        # the analysis is only needed while emitting: let it go
+        del self.nodes, self.pos, self.users, self.root, self.last, self.container
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -96,8 +98,10 @@ class _Lowering:
                 continue
             if len(set(n.args)) != len(n.args):
                 continue
+            # members write into slots; a first-axis container is not itself a member
             if all(a.op.name in _OUT_OPS and a not in self.container and a.args
-                   and a.op.name not in ("stack", "concat") for a in n.args):
+                   and not (a.op.name in ("stack", "concat") and a.attr("axis") == 0)
+                   for a in n.args):
                 for i, a in enumerate(n.args):
                     self.container[a] = (n, i)
         # alias roots: views share their argument's storage; members share the container's
@@ -284,6 +288,13 @@ class _Lowering:
         return self._view("reshape", (table, index, tuple(shape)))
 
 
+class _Signature:
+    """The name, inputs and parameters of a graph: what calls are checked against."""
+
+    def __init__(self, graph: Graph):
+        self.name, self.inputs, self.params = graph.name, dict(graph.inputs), dict(graph.params)
+
+
 class Program:
     """A compiled graph: ``program(inputs, params)`` -> dict of output arrays.
 
@@ -294,7 +305,8 @@ class Program:
 
     def __init__(self, graph: Graph, level: str = "O2", backend="numpy"):
         t0 = time.perf_counter()
-        self.source_graph = graph
+        # what a call is checked against: the graph as written (its leaves, not its nodes)
+        self.source_graph = _Signature(graph)
         self.backend = get_backend(backend)
         self.graph, self.report = optimize(graph, level, report=True)
         with gc_paused():

@@ -2,8 +2,9 @@
 
 A module holds values; it builds graph nodes on demand (``param_node``), named by the
 same dotted names as its state dict (``encoder.weight_ih_l0``), so a graph built from a
-module is evaluated with ``params=module.state_dict()``.  Compiled programs are cached per
-shape key and take the parameters at call time, so loading new weights never invalidates them.
+module is evaluated with ``params=module.state_dict()``.  Calls run compiled programs
+(:mod:`graphrnn.compiler`), cached per shape key; they take the parameters at call time, so
+loading new weights never invalidates them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .. import ops as F
 from ..autodiff import grad
-from ..evaluate import Evaluator
+from ..compiler import Program
 from ..ir import Graph, Node
 
 __all__ = ["Module", "StateDictError"]
@@ -36,7 +37,9 @@ class Module:
         self.rng = np.random.default_rng(seed)
         self._params: Dict[str, np.ndarray] = {}
         self._children: Dict[str, "Module"] = {}
-        self._programs: Dict[tuple, Evaluator] = {}
+        self._programs: Dict[tuple, Program] = {}
+        #: optimization level of the programs a call compiles (O0 runs the graph as written)
+        self.opt_level = "O2"
 
     # ------------------------------------------------------------ parameters
     def register(self, name: str, value: np.ndarray) -> None:
@@ -127,9 +130,9 @@ class Module:
         with this module's current parameters."""
         program = self._programs.get(key)
         if program is None:
-            program = self._programs[key] = Evaluator(build())
+            program = self._programs[key] = Program(build(), self.opt_level)
         params = self.parameters()
-        return program(feeds, {k: params[k] for k in program.graph.params}, dims)
+        return program(feeds, {k: params[k] for k in program.source_graph.params}, dims)
 
     def run_loss(self, key: tuple, graph_fn: Callable[[], Graph],
                  loss_fn: Callable[[Dict[str, Node]], Node], feeds: Mapping):
