@@ -60,7 +60,7 @@ def engine_step(cell, T, B, D, H, params, dtype=np.float32):
     t0 = time.perf_counter()
     g = model.graph(T)
     dg = gr.grad_graph(gr.Graph({"loss": loss_of(dict(g.outputs))}), loss="loss")
-    program = gr.compile(dg)
+    program = gr.compile(dg, keep_graph=False)
     compile_s = time.perf_counter() - t0
     p = model.parameters()
     return (lambda x: program({"input": x}, p, copy=False)), compile_s, program
@@ -167,8 +167,8 @@ def _rss_kib(field: str) -> int:
 
 
 def child(method, cell, T, B, D, H):
-    """Peak resident memory (MiB) a method adds: building it, a warm-up and two steps,
-    measured in this fresh process from the high-water mark (reset after the imports)."""
+    """Resident memory (MiB) a method adds, in this fresh process: ``peak`` while building it
+    and running a first step (compilation included), ``steady`` while running two more."""
     params = params_for(cell, D, H)
     x = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
     if method.startswith("torch"):
@@ -182,15 +182,22 @@ def child(method, cell, T, B, D, H):
         f = numpy_step(cell, T, B, D, H, params)
     else:
         f = torch_step(cell, T, B, D, H, params, loop=method == "torch_loop")
-    for _ in range(3):
+    f(x)
+    peak = _rss_kib("VmHWM")
+    import gc
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    for _ in range(2):
         f(x)
-    print(json.dumps({"peak_mib": (_rss_kib("VmHWM") - base) / 1024}))
+    steady = _rss_kib("VmHWM")
+    print(json.dumps({"peak_mib": (peak - base) / 1024, "steady_mib": (steady - base) / 1024}))
 
 
 def memory_of(method, cell, cfg):
     out = subprocess.run([sys.executable, __file__, "--child", method, cell,
                           *map(str, cfg)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -218,12 +225,16 @@ def main(argv=None):
         for cfg in configs:
             T, B, D, H = cfg
             params = params_for(cell, D, H)
-            steps, compile_s, _ = methods_for(cell, T, B, D, H, params)
+            steps, compile_s, program = methods_for(cell, T, B, D, H, params)
             x = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
             xt = torch.tensor(x) if torch is not None else None
             med = time_all(steps, x, xt, budget=0.5 if args.quick else 1.5,
                            min_rounds=3 if args.quick else 5)
-            row = {"cell": cell, "config": cfg, "compile_s": compile_s,
+            ref = steps["numpy"].__self__
+            buffers = {"engine": program.memory_bytes({"B": B}) / 2**20,
+                       "numpy": sum(v.nbytes for v in vars(ref).values()
+                                    if isinstance(v, np.ndarray)) / 2**20}
+            row = {"cell": cell, "config": cfg, "compile_s": compile_s, "buffers_mib": buffers,
                    "ms": {k: v * 1e3 for k, v in med.items()},
                    "ratio": {k: med["engine"] / med[k] for k in cols[1:]}}
             if args.memory:
@@ -231,9 +242,14 @@ def main(argv=None):
             rows.append(row)
             line = (f"{cell:<5} {','.join(map(str, cfg)):<16} {compile_s:>9.2f} "
                     + " ".join(f"{row['ms'][c]:>13.2f}" for c in cols) + "  "
-                    + " ".join(f"{row['ratio'][c]:>13.2f}" for c in cols[1:]))
+                    + " ".join(f"{row['ratio'][c]:>13.2f}" for c in cols[1:])
+                    + f"  buffers MiB eng/numpy {buffers['engine']:.1f}/{buffers['numpy']:.1f}"
+                    + f" = {buffers['engine'] / buffers['numpy']:.2f}")
             if args.memory:
-                line += "  MiB " + " ".join(f"{c}={row['peak_mib'][c]:.0f}" for c in cols)
+                mem = row["peak_mib"]
+                line += ("  MiB steady/peak " + " ".join(
+                    f"{c}={mem[c]['steady_mib']:.0f}/{mem[c]['peak_mib']:.0f}" for c in cols)
+                    + f"  eng/numpy steady {mem['engine']['steady_mib'] / max(mem['numpy']['steady_mib'], 1):.2f}")
             print(line, flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -81,7 +81,7 @@ class _Lowering:
         self._plan()
         self._emit()
         # the analysis is only needed while emitting: let it go
-        del self.nodes, self.pos, self.users, self.root, self.last, self.container
+        del self.graph, self.nodes, self.pos, self.users, self.root, self.last, self.container
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -209,7 +209,9 @@ class _Lowering:
                 box, idx = self.container[n]
                 if box not in owner:
                     owner[box] = alloc(box)
-                out = self._view("slot", (owner[box], box, idx))
+                # a slot is described by sizes, not nodes, so a Program holds no graph
+                sizes = tuple(a.shape[0] for a in box.args) if box.op.name == "concat" else None
+                out = self._view("slot", (owner[box], sizes, idx))
             else:
                 inplace = _INPLACE.get(op, tuple(range(len(n.args))) if op in _UFUNC else ())
                 later = {a for k, a in enumerate(n.args) if k not in inplace}
@@ -303,7 +305,7 @@ class Program:
     which returns views of the program's buffers, valid until its next call.
     """
 
-    def __init__(self, graph: Graph, level: str = "O2", backend="numpy"):
+    def __init__(self, graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True):
         t0 = time.perf_counter()
         # what a call is checked against: the graph as written (its leaves, not its nodes)
         self.source_graph = _Signature(graph)
@@ -322,6 +324,8 @@ class Program:
         self._fn = scope["program"]
         self._names = list(self.graph.outputs)
         self._plans: Dict[tuple, tuple] = {}
+        if not keep_graph:  # long unrollings: keep only what calls need
+            self.graph = _Signature(self.graph)
         self.compile_seconds = time.perf_counter() - t0
 
     def _plan(self, env: Dict[str, int]):
@@ -337,8 +341,8 @@ class Program:
         views: List[object] = []
         for kind, data in low.views:
             if kind == "slot":
-                b, box, idx = data
-                views.append(self._slot(bufs[b], box, idx, env))
+                b, sizes, idx = data
+                views.append(self._slot(bufs[b], sizes, idx, env))
             else:
                 table, index, shape = data
                 base = bufs[index] if table == "B" else views[index]
@@ -349,12 +353,12 @@ class Program:
         return plan
 
     @staticmethod
-    def _slot(base, box: Node, idx: int, env):
+    def _slot(base, sizes, idx: int, env):
         """Member ``idx`` of a stack (``base[idx]``) or of a first-axis concat (its rows)."""
-        if box.op.name == "stack":
+        if sizes is None:
             return base[idx]
-        start = sum(resolve((a.shape[0],), env)[0] for a in box.args[:idx])
-        return base[start:start + resolve((box.args[idx].shape[0],), env)[0]]
+        start = sum(resolve((d,), env)[0] for d in sizes[:idx])
+        return base[start:start + resolve((sizes[idx],), env)[0]]
 
     def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
                  dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
@@ -383,7 +387,8 @@ class Program:
             return "before its first line"
         text = self.source.splitlines()[line - 1].strip()
         var = text.split(" = ")[0].strip()
-        node = self.graph.nodes[int(var[1:])] if var[1:].isdigit() else None
+        nodes = getattr(self.graph, "nodes", None)
+        node = nodes[int(var[1:])] if nodes is not None and var[1:].isdigit() else None
         where = f"line {line}: {text}"
         if node is not None:
             where += f"  [{node.label()}" + (f", t={node.step}" if node.step is not None else "") \
@@ -396,6 +401,9 @@ class Program:
                    for s, d in self._low.buffers)
 
 
-def compile(graph: Graph, level: str = "O2", backend="numpy") -> Program:
-    """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program."""
-    return Program(graph, level, backend)
+def compile(graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True) -> Program:
+    """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program.
+
+    ``keep_graph=False`` drops the optimized graph once compiled (``program.graph`` then only
+    names the leaves), which saves memory on long unrollings."""
+    return Program(graph, level, backend, keep_graph)

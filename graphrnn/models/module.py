@@ -130,7 +130,7 @@ class Module:
         with this module's current parameters."""
         program = self._programs.get(key)
         if program is None:
-            program = self._programs[key] = Program(build(), self.opt_level)
+            program = self._programs[key] = Program(build(), self.opt_level, keep_graph=False)
         params = self.parameters()
         return program(feeds, {k: params[k] for k in program.source_graph.params}, dims)
 
