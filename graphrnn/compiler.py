@@ -36,7 +36,7 @@ _UFUNC = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
           "sqrt": "sqrt", "greater": "greater", "less": "less", "greater_equal": "greater_equal",
           "less_equal": "less_equal", "equal": "equal", "not_equal": "not_equal",
           "logical_not": "logical_not", "logical_and": "logical_and", "logical_or": "logical_or"}
-_VIEWS = {"index", "reshape", "transpose", "broadcast_to", "stop_gradient"}
+_VIEWS = {"index", "reshape", "transpose", "broadcast_to", "stop_gradient", "recompute"}
 _OUT_OPS = set(_UFUNC) | {"relu", "sigmoid", "pow", "matmul", "add_n", "where", "cast", "sum",
                           "max", "sum_to_shape", "stack", "concat", "unindex"}
 # output may share memory with these argument positions (multi-step emissions)
@@ -61,12 +61,43 @@ def _key_literal(key) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def schedule(graph: Graph) -> List[Node]:
+    """A topological order that keeps values alive briefly: depth-first from the outputs,
+    visiting the deepest argument first, so a long chain (the backward pass through time) is
+    computed before the short side computations that feed each of its steps (a recomputed
+    activation is produced right before its use, not all at the start)."""
+    depth: Dict[Node, int] = {}
+    for n in graph.nodes:
+        depth[n] = 1 + max((depth[a] for a in n.args), default=0)
+    order: List[Node] = []
+    done = set()
+    for root in graph.outputs.values():
+        if root in done:
+            continue
+        stack = [(root, sorted(set(root.args), key=lambda a: -depth[a]), 0)]
+        while stack:
+            n, kids, i = stack[-1]
+            if i < len(kids):
+                stack[-1] = (n, kids, i + 1)
+                k = kids[i]
+                if k not in done:
+                    done.add(k)
+                    stack.append((k, sorted(set(k.args), key=lambda a: -depth[a]), 0))
+                continue
+            stack.pop()
+            if n not in done or n is root:
+                done.add(n)
+            order.append(n)
+    return list(dict.fromkeys(order))
+
+
 class _Lowering:
     """Turns an optimized graph into source lines plus a symbolic buffer plan."""
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.nodes = graph.nodes
+        self.nodes = schedule(graph)
+        self.order = self.nodes
         self.pos = {n: i for i, n in enumerate(self.nodes)}
         self.lines: List[str] = []
         self.buffers: List[Tuple[tuple, np.dtype]] = []     # symbolic shape, dtype
@@ -81,7 +112,7 @@ class _Lowering:
         self._plan()
         self._emit()
         # the analysis is only needed while emitting: let it go
-        del self.graph, self.nodes, self.pos, self.users, self.root, self.last, self.container
+        del self.graph, self.pos, self.users, self.root, self.last, self.container
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -324,6 +355,8 @@ class Program:
         self._fn = scope["program"]
         self._names = list(self.graph.outputs)
         self._plans: Dict[tuple, tuple] = {}
+        self._order = low.nodes if keep_graph else None
+        del low.nodes, low.order
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = _Signature(self.graph)
         self.compile_seconds = time.perf_counter() - t0
@@ -387,7 +420,7 @@ class Program:
             return "before its first line"
         text = self.source.splitlines()[line - 1].strip()
         var = text.split(" = ")[0].strip()
-        nodes = getattr(self.graph, "nodes", None)
+        nodes = self._order
         node = nodes[int(var[1:])] if nodes is not None and var[1:].isdigit() else None
         where = f"line {line}: {text}"
         if node is not None:

@@ -187,6 +187,12 @@ for _name, _ref in [("greater", np.greater), ("less", np.less),
     _binary(_name, getattr(gr, _name), _ref)
 
 
+@case("recompute")
+def _(d):
+    a = d.draw(arrays(d.draw(shapes())))
+    return {"x": a}, lambda n: gr.tanh(gr.recompute(n["x"], 3)), lambda v: np.tanh(v["x"])
+
+
 @case("logical_not", "logical_and", "logical_or")
 def _(d):
     sh = d.draw(shapes())

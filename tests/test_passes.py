@@ -8,7 +8,7 @@ from hypothesis import given, note
 import graphrnn as gr
 from graphrnn.examples import lstm_recurrence
 from graphrnn.models import GRU, LSTM
-from graphrnn.passes import LEVELS, PASSES, optimize
+from graphrnn.passes import LEVELS, PASSES, checkpoint, optimize
 
 from .strategies import F64, expression_dags, recurrences
 
@@ -87,3 +87,29 @@ def test_pipeline_report_and_bad_names():
         optimize(g, level="O9")
     with pytest.raises(ValueError, match=r"unknown passes \['nope'\]"):
         optimize(g, passes=["nope"])
+
+
+@given(case=recurrences())
+def test_checkpointing_keeps_values_and_gradients(case):
+    graph, inputs, params, description = case
+    note(description)
+    g = _with_grads(graph)
+    for every in (2, 3):
+        _same_values(g, checkpoint(g, every), inputs, params, dims={"B": 2})
+
+
+def test_checkpointing_trades_memory_for_recomputation():
+    model = LSTM(4, 32, dtype=F64, seed=0)
+    g = model.graph(60)
+    dg = gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["output"] ** 2)}))
+    full, ck = gr.compile(dg), gr.compile(checkpoint(dg, 8))
+    step_buffers = lambda p: sum(1 for s, _ in p._low.buffers if s == (gr.B, 32))
+    assert step_buffers(ck) < step_buffers(full) / 2
+    assert ck.graph.op_counts()["recompute"] > 0
+    x = np.random.default_rng(0).normal(size=(60, 3, 4))
+    a, b = full({"input": x}, model.state_dict()), ck({"input": x}, model.state_dict())
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-12, atol=1e-12)
+    assert checkpoint(dg, 1) is dg
+    with pytest.raises(ValueError, match="every must be an int >= 1"):
+        checkpoint(dg, 0)

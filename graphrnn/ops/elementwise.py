@@ -23,7 +23,7 @@ from .source import const, zeros_like
 __all__ = ["add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid", "relu",
            "square", "sqrt", "pow", "where", "greater", "less", "greater_equal", "less_equal",
            "equal", "not_equal", "logical_not", "logical_and", "logical_or", "cast",
-           "stop_gradient", "add_n", "broadcast_shapes", "lift"]
+           "stop_gradient", "add_n", "broadcast_shapes", "lift", "recompute"]
 
 
 def broadcast_shapes(opname: str, *shapes):
@@ -284,3 +284,14 @@ def add_n(xs) -> Node:
     if not xs:
         raise ShapeError("add_n: needs at least one term")
     return xs[0] if len(xs) == 1 else apply("add_n", *xs)
+
+
+register(Op("recompute", lambda x, *, segment: (x.shape, x.dtype), lambda xp, x, *, segment: x,
+            lambda n, g: (g,), elementwise=True,
+            doc="identity marking a checkpointed value recomputation starts from"))
+
+
+def recompute(x: Node, segment: int) -> Node:
+    """``x`` itself, marked as the start of recomputed segment ``segment`` (checkpointing):
+    nodes built from it are distinct from the originals, so they are recomputed, not shared."""
+    return apply("recompute", x, segment=int(segment))

@@ -6,6 +6,7 @@ run, after differentiating it (``stop_gradient`` is dropped as the identity it i
 Dead code needs no pass: a Graph is exactly what its outputs reach.
 """
 
+from .checkpoint import checkpoint
 from .pipeline import LEVELS, PASSES, PassReport, optimize
 
-__all__ = ["optimize", "PASSES", "LEVELS", "PassReport"]
+__all__ = ["optimize", "checkpoint", "PASSES", "LEVELS", "PassReport"]

@@ -28,16 +28,15 @@ def _reads_data(graph: Graph) -> set:
 
 def hoist_invariants(graph: Graph):
     """Add step-invariant terms of per-step sums to the batched tensor they index."""
-    users: Dict[Node, int] = {}
-    for n in graph.nodes:
-        for a in n.args:
-            users[a] = users.get(a, 0) + 1
     data = _reads_data(graph)
-    inner = {n for n in graph.nodes if n.op.name in ("add", "add_n") and users.get(n, 0) == 1}
+    pos = graph.ids()
+    # roots: sums not feeding another sum of the same shape (inner sums are flattened into
+    # their root; one also used elsewhere is rebuilt there from the same hoisted tensor)
     inner_of_add = set()
     for n in graph.nodes:
         if n.op.name in ("add", "add_n"):
-            inner_of_add.update(a for a in n.args if a in inner and a.shape == n.shape)
+            inner_of_add.update(a for a in n.args if a.op.name in ("add", "add_n")
+                                and a.shape == n.shape)
     needs: Dict[Node, list] = {}
     build: Dict[Node, object] = {}
     for root in graph.nodes:
@@ -45,12 +44,14 @@ def hoist_invariants(graph: Graph):
             continue
         terms: List[Node] = []
         stack = [root]
-        while stack:  # the leaves of the single-use add tree under root
+        while stack and len(terms) <= 32:  # the leaves of the add tree under root
             m = stack.pop()
-            if m is root or (m in inner and m.shape == root.shape):
+            if m is root or (m.op.name in ("add", "add_n") and m.shape == root.shape):
                 stack.extend(reversed(m.args))
             else:
                 terms.append(m)
+        if stack:
+            continue  # a very wide sum: leave it
         sliced = [t for t in terms if t.op.name == "index" and t.attr("key")[0][0] == "i"
                   and all(k[0] == "a" for k in t.attr("key")[1:])]
         if len(sliced) != 1:
@@ -61,7 +62,9 @@ def hoist_invariants(graph: Graph):
         if not fixed:
             continue
         rest = [t for t in terms if t is not x and t not in fixed]
-        lifted = [t.args[0] if t.op.name == "broadcast_to" else t for t in fixed]
+        # in graph order, so every step (and every recomputed copy) builds the same sum
+        lifted = sorted((t.args[0] if t.op.name == "broadcast_to" else t for t in fixed),
+                        key=pos.__getitem__)
         big, step = x.args[0], x.attr("key")[0][1]
         needs[root] = [big] + lifted + rest
 
