@@ -26,6 +26,7 @@ import numpy as np
 from .backends import get_backend
 from .evaluate import EvaluationError, bind_values
 from .ir import Graph, Node, dtype_name, gc_paused
+from .ops.shape_ops import IndexKey
 from .passes import optimize
 from .shapes import format_shape, resolve
 
@@ -49,16 +50,8 @@ def _py(v) -> str:
 
 
 def _key_literal(key) -> str:
-    parts = []
-    for k in key:
-        if k[0] == "a":
-            parts.append(":")
-        elif k[0] == "i":
-            parts.append(str(k[1]))
-        else:
-            start, stop, step = k[1:]
-            parts.append(f"{start}:{'' if stop < 0 else stop}:{step}")
-    return "[" + ", ".join(parts) + "]"
+    """Python subscript text for a normalized index key (``[0, :, ::-1]``)."""
+    return repr(IndexKey(key))
 
 
 def schedule(graph: Graph) -> List[Node]:
@@ -124,9 +117,8 @@ class _Lowering:
         self.users = users
         # members computed straight into a stack / first-axis concat
         self.container: Dict[Node, Tuple[Node, int]] = {}
-        for n in nodes:
-            if n.op.name not in ("stack", "concat") or n.attr("axis") != 0:
-                continue
+        boxes = [n for n in nodes if n.op.name in ("stack", "concat") and n.attr("axis") == 0]
+        for n in sorted(boxes, key=lambda b: -len(b.args)):  # the biggest saves the most
             if len(set(n.args)) != len(n.args):
                 continue
             # members write into slots; a first-axis container is not itself a member
@@ -245,7 +237,8 @@ class _Lowering:
                 out = self._view("slot", (owner[box], sizes, idx))
             else:
                 inplace = _INPLACE.get(op, tuple(range(len(n.args))) if op in _UFUNC else ())
-                later = {a for k, a in enumerate(n.args) if k not in inplace}
+                # storage read by a later step of a multi-step emission must not be overwritten
+                later = {self.root[a] for k, a in enumerate(n.args) if k not in inplace}
                 dying = [a for k, a in enumerate(n.args) if k in inplace and a not in later
                          and self.root[a] is a and self.last.get(a) == i and a in owner]
                 release(dying)  # an argument dying here may lend its buffer to the result
