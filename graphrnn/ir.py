@@ -112,6 +112,13 @@ class Node:
         _INTERN[key] = node
         return node
 
+    @classmethod
+    def existing(cls, op, args: Tuple["Node", ...], attrs, shape: Shape, dtype) -> Optional["Node"]:
+        """The node with this structure if one is alive, else None (nothing is built)."""
+        key = (op.name, tuple(map(id, args)), tuple([(k, _attr_key(v)) for k, v in attrs]),
+               shape, np.dtype(dtype).str)
+        return _INTERN.get(key)
+
     def __setattr__(self, name, value):
         raise AttributeError(f"Node is immutable (tried to set {name!r}); use tag() for metadata")
 

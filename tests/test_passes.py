@@ -113,3 +113,11 @@ def test_checkpointing_trades_memory_for_recomputation():
     assert checkpoint(dg, 1) is dg
     with pytest.raises(ValueError, match="every must be an int >= 1"):
         checkpoint(dg, 0)
+
+
+def test_cse_merges_commutative_twins():
+    x, y = gr.input("x", (2,), F64), gr.input("y", (2,), F64)
+    g = gr.Graph({"a": (x + y) * 2.0, "b": (y + x) * 3.0})
+    out = optimize(g, passes=["cse"])
+    assert len(out) == len(g) - 1
+    assert len([n for n in out.nodes if n.op.name == "add"]) == 1

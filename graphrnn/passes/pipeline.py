@@ -21,7 +21,7 @@ __all__ = ["PASSES", "LEVELS", "optimize", "PassReport"]
 PASSES: Dict[str, Tuple[Callable[[Graph], Tuple[Graph, int]], str]] = {
     "simplify": (simplify, "identities, zero initial states, stack/slice/scatter, log_softmax"),
     "constant_fold": (constant_fold, "constant subexpressions to constants"),
-    "cse": (cse, "commutative operands in canonical order (hash-consing does the rest)"),
+    "cse": (cse, "commutative twins (b + a next to a + b) merged; hash-consing does the rest"),
     "weight_gradients": (weight_gradients, "sum over steps of a.T @ g -> one GEMM (and bias sums)"),
     "gate_fusion": (gate_fusion, "matmuls sharing a left operand -> one matmul"),
     "batch_time": (batch_time, "independent matmuls sharing a weight -> one GEMM over steps"),
