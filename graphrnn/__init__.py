@@ -21,8 +21,10 @@ from .ir import Graph, Node, meta_scope, toposort
 from .passes import optimize
 from .ops import *  # noqa: F401,F403  (the op builders: tanh, matmul, sum, ...)
 from .ops import OPS, DEFAULT_DTYPE
+from . import losses, optim
 from .recurrence import Recurrence, RecurrenceError, t
 from .shapes import B, ShapeError, Sym
+from .train import fit, load_checkpoint, save_checkpoint
 from .unroll import unroll
 
 __version__ = "0.1.0"

@@ -2,9 +2,11 @@
 
 from .layers import Embedding, Linear
 from .module import Module, StateDictError
+from .elman import Elman
+from .heads import LanguageModel, Readout
 from .jordan import Autonomous, Jordan
 from .rnn import GRU, LSTM, RNN, RNNBase
 from .seq2seq import Seq2Seq
 
 __all__ = ["Module", "StateDictError", "Linear", "Embedding", "RNNBase", "RNN", "LSTM", "GRU",
-           "Jordan", "Autonomous", "Seq2Seq"]
+           "Jordan", "Autonomous", "Seq2Seq", "Readout", "LanguageModel", "Elman"]
