@@ -15,12 +15,12 @@ from . import __version__
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    figures = run_demo(steps=args.steps, seed=args.seed, iterations=args.iterations)
+    figures = run_demo(steps=args.steps, seed=args.seed, epochs=args.epochs)
     svgs = []
     if args.out:
         svgs = _write_diagrams(figures, args.out)
     summary = {k: v for k, v in figures.items()
-               if k not in ("graph", "grad_graph", "recurrence")}
+               if k not in ("graph", "grad_graph", "recurrence", "model")}
     summary["svg"] = svgs
     if args.json:
         with open(args.json, "w") as f:
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                                        "train, draw")
     demo.add_argument("--steps", type=int, default=5, help="time steps to unroll (default 5)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--iterations", type=int, default=3000, help="training iterations at most")
+    demo.add_argument("--epochs", type=int, default=250, help="training epochs (8 steps each)")
     demo.add_argument("--out", default="out", help="folder for SVG diagrams ('' for none)")
     demo.add_argument("--json", help="write the figures to this JSON file")
     demo.set_defaults(fn=_cmd_demo)

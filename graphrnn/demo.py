@@ -39,35 +39,27 @@ def moving_sum_data(steps: int, batch: int, rng: np.random.Generator):
     return x, y
 
 
-def train(steps: int = 8, batch: int = 32, iterations: int = 3000, lr: float = 0.01,
-          seed: int = 0, tol: float = 1e-6, log=print) -> Dict[str, object]:
-    """Train the moving-sum RNN with Adam from a random start; stops once the loss < ``tol``."""
-    rng = np.random.default_rng(seed)
-    g = grad_graph(moving_sum_graph(steps), loss="loss")
-    run = Evaluator(g)
-    params = {k: rng.uniform(-0.5, 0.5, size=v.shape) for k, v in EXACT.items()}
-    m = {k: np.zeros_like(v) for k, v in params.items()}
-    s = {k: np.zeros_like(v) for k, v in params.items()}
-    history = []
-    for it in range(1, iterations + 1):
-        x, y = moving_sum_data(steps, batch, rng)
-        out = run({"x": x, "target": y}, params)
-        loss = float(out["loss"])
-        history.append(loss)
-        if it == 1 or it % 250 == 0 or loss < tol:
-            log(f"  iteration {it:5d}   loss {loss:.3e}")
-        if loss < tol:
-            break
-        for k in params:  # Adam (beta1 0.9, beta2 0.999)
-            gk = out[f"dloss/d{k}"]
-            m[k] = 0.9 * m[k] + 0.1 * gk
-            s[k] = 0.999 * s[k] + 0.001 * gk * gk
-            params[k] = params[k] - lr * (m[k] / (1 - 0.9 ** it)) / (
-                np.sqrt(s[k] / (1 - 0.999 ** it)) + 1e-12)
-    return {"params": params, "history": history, "iterations": len(history)}
+def train(steps: int = 8, batch: int = 32, epochs: int = 250, lr: float = 0.01,
+          seed: int = 0, log=print) -> Dict[str, object]:
+    """Train the linear 3-unit Elman RNN with Adam from a random start (``graphrnn.fit``)."""
+    from .losses import squared_error
+    from .models import Elman
+    from .optim import Adam
+    from .train import fit
+
+    x, y = moving_sum_data(steps, 256, np.random.default_rng(seed))
+    x, y = x.transpose(1, 0, 2), y.transpose(1, 0, 2)  # fit takes (N, T, D)
+    model = Elman(1, 3, 1, activation="identity", dtype=F64, seed=seed)
+    history = fit(model, (x, y), lambda out, target, mask: squared_error(out["output"], target),
+                  Adam(model.parameters(), lr=lr), epochs=epochs, batch_size=batch, seed=seed,
+                  early_stopping=None, progress=False)
+    for e in sorted({0, epochs // 4, epochs // 2, 3 * epochs // 4, epochs - 1}):
+        log(f"  epoch {e + 1:4d}   loss {history['epoch_loss'][e]:.3e}")
+    return {"model": model, "history": history["epoch_loss"],
+            "iterations": len(history["loss"])}
 
 
-def run_demo(steps: int = 5, seed: int = 0, iterations: int = 3000,
+def run_demo(steps: int = 5, seed: int = 0, epochs: int = 250,
              log=print) -> Dict[str, object]:
     """The whole demo; returns its figures and the two graphs (for the diagrams)."""
     log("graphrnn demo: the moving sum y[t] = x[t] + x[t-1] + x[t-2]\n")
@@ -90,12 +82,17 @@ def run_demo(steps: int = 5, seed: int = 0, iterations: int = 3000,
     check = gradcheck(Graph({"loss": g.outputs["loss"]}), {"x": xs, "target": ys}, start)
     log("3. " + str(check) + "\n")
 
-    log("4. Training from a random start (Adam, T=8, batch 32):")
+    log("4. Training from a random start (graphrnn.fit, Adam, T=8, batch 32):")
     t0 = time.perf_counter()
-    result = train(seed=seed, iterations=iterations, log=log)
+    result = train(seed=seed, epochs=epochs, log=log)
     secs = time.perf_counter() - t0
-    log(f"   final loss {result['history'][-1]:.3e} after {result['iterations']} iterations "
-        f"({secs:.1f} s)\n")
+    log(f"   final loss {result['history'][-1]:.3e} after {result['iterations']} steps "
+        f"({secs:.1f} s)")
+    learned = result["model"].state_dict()
+    log("   learned W, U, V (an equivalent solution: the same input-output map):")
+    for k in ("W", "U", "V"):
+        log(f"   {k} = {np.round(learned[k], 3).tolist()}")
+    log("")
     return {"y_exact": y.ravel().tolist(), "nodes": len(g), "grad_nodes": len(dg),
             "gradcheck_ok": check.ok, "final_loss": result["history"][-1],
             "iterations": result["iterations"], "graph": g, "grad_graph": dg,
