@@ -246,3 +246,11 @@ def test_a_character_model_learns_a_repeating_text_and_generates_it():
     assert "".join(vocab[i] for i in out) == "abcdabcdabcd"
     assert model.generate([0], 5, temperature=1.0, top_k=2, seed=3).tolist() == \
         model.generate([0], 5, temperature=1.0, top_k=2, seed=3).tolist()
+
+
+def test_progress_bar_shows_the_loss(capsys):
+    x, y = moving_sum_data(16, 4)
+    model = Elman(1, 3, 1, dtype=F64, seed=0)
+    gr.fit(model, (x, y), mse, Adam(model.parameters()), epochs=1, batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "loss=" in err
