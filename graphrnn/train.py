@@ -56,7 +56,6 @@ class _Batches:
         if len(self.targets) != self.n:
             raise ValueError(f"fit: {self.n} input sequences but {len(self.targets)} targets")
         lens = [len(x) for x in self.inputs]
-        t0 = self.targets[0]
         # per-step targets have one entry per input step
         self.per_step = all(np.ndim(t) >= 1 and len(t) == n for t, n in zip(self.targets, lens))
 
@@ -242,7 +241,7 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
                 (s, min(s + tbptt, x.shape[0])) for s in range(0, x.shape[0], tbptt)]
             states = None
             if tbptt is not None:
-                shape = (model_layers(model), x.shape[1], model_hidden(model))
+                shape = _state_shape(model, x.shape[1])
                 states = {f"{s}0": np.zeros(shape, model.dtype) for s in model.state_names}
             for a, b in chunks:
                 out = run(x[a:b], y[a:b] if batches.per_step else y,
@@ -288,10 +287,7 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     return history
 
 
-def model_layers(model) -> int:
+def _state_shape(model, batch: int):
+    """``(layers * directions, B, H)``: the shape of a model's carried states."""
     rnn = getattr(model, "rnn", model)
-    return rnn.num_layers * rnn.num_directions
-
-
-def model_hidden(model) -> int:
-    return getattr(model, "rnn", model).hidden_size
+    return (rnn.num_layers * rnn.num_directions, batch, rnn.hidden_size)
