@@ -26,3 +26,32 @@ def test_example_beats_its_baseline(name, argv, metric, baseline, tmp_path, caps
     result = load(name).main(argv + ["--quiet"] + extra)
     assert result[metric] < result[baseline]
     assert capsys.readouterr().out.strip()
+
+
+def test_bidirectional_beats_unidirectional_on_local_maxima(capsys):
+    result = load("bidirectional").main(["--epochs", "4", "--samples", "400", "--quiet"])
+    acc = result["accuracy"]
+    assert acc["bidirectional"] > acc["unidirectional"] > result["baseline_accuracy"]
+
+
+def test_vanishing_and_exploding_gradients_and_clipping(tmp_path, capsys):
+    result = load("vanishing_gradients").main(["--steps", "20", "--out", str(tmp_path),
+                                               "--quiet"])
+    assert result["vanish_ratio"] < 1e-2 < result["lstm_ratio"]
+    assert result["clipped_loss"] < result["unclipped_loss"]
+    assert (tmp_path / "vanishing_gradients.svg").read_text().startswith("<svg")
+
+
+def test_music_model_beats_repeating_the_last_note_and_writes_midi(tmp_path, capsys):
+    result = load("music").main(["--epochs", "3", "--songs", "120", "--out", str(tmp_path),
+                                 "--quiet"])
+    assert result["accuracy"] > result["baseline_accuracy"]
+    midi = (tmp_path / "melody.mid").read_bytes()
+    assert midi[:4] == b"MThd" and b"MTrk" in midi
+    assert (tmp_path / "melody_piano_roll.svg").exists()
+
+
+def test_health_monitor_flags_abnormal_rhythms_and_estimates_the_rate(capsys):
+    result = load("health_monitor").main(["--epochs", "8", "--samples", "500", "--quiet"])
+    assert result["accuracy"] > result["baseline_accuracy"] + 0.1
+    assert result["mae"] < result["baseline_mae"] / 2
