@@ -84,7 +84,10 @@ case "$cmd" in
         "$VENV/bin/graphrnn" render elman --view folded -o docs/elman_folded.svg
         "$VENV/bin/graphrnn" render elman --view unrolled --steps 3 -o docs/elman_unrolled.svg
         "$VENV/bin/graphrnn" render lstm --view gradients --steps 12 --max-steps 4 \
-            --repeat-params -o docs/lstm_gradients.svg ;;
+            --repeat-params -o docs/lstm_gradients.svg
+        for ex in vanishing_gradients music translation; do
+            "$PY" "examples/$ex.py" --quiet --out docs/examples
+        done ;;
     test)
         setup
         if [ "${CI:-}" = "true" ]; then export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"; fi

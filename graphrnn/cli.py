@@ -47,8 +47,35 @@ def _write_diagrams(figures, out_dir):
                                  os.path.join(out_dir, "moving_sum_unrolled")),
              visualize.write_svg(visualize.unrolled(figures["grad_graph"], max_steps=3),
                                  os.path.join(out_dir, "moving_sum_bptt"))]
+    paths.append(_vanishing_plot(visualize, out_dir))
     print("5. Diagrams written: " + ", ".join(paths))
     return paths
+
+
+def _vanishing_plot(visualize, out_dir):
+    """|dL/dh[T-k]| against k for tanh Elman RNNs with recurrent spectral radius 0.7 and 1.3."""
+    import numpy as np
+
+    from . import ops as F
+    from .ir import Graph
+    from .models import Elman
+
+    steps, series = 30, {}
+    for radius in (0.7, 1.3):
+        model = Elman(1, 16, 1, activation="tanh", dtype="float64", seed=0)
+        w = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 16)))[0] * radius
+        model.load_state_dict({**model.state_dict(), "W": w, "b": np.zeros(16)})
+        g = model.recurrence().unroll(steps)
+        values = {"x": np.full((steps, 1, 1), 0.05), **model.state_dict()}
+        norms = visualize.gradient_norms(Graph({"loss": F.sum(g.outputs["h_final"])}), values)
+        by_step = {n.step: v for n, v in norms.items() if n.name == f"h@{n.step}"}
+        ks = np.arange(steps)
+        series[f"tanh RNN, radius {radius}"] = (ks, [by_step[steps - k] for k in ks])
+        series[f"{radius}^k"] = (ks, by_step[steps] * radius ** ks)
+    return visualize.line_plot(series, os.path.join(out_dir, "vanishing_gradients"),
+                               title="gradient reaching back k steps", xlabel="k",
+                               ylabel="|dL/dh[T-k]|", logy=True,
+                               dashed=[k for k in series if "^" in k])
 
 
 def _cmd_ops(args) -> int:

@@ -20,7 +20,7 @@ def _save(svg: str, path: str) -> str:
         path += ".svg"
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
-        f.write(svg)
+        f.write('<?xml version="1.0" encoding="UTF-8"?>\n' + svg)
     return path
 
 
@@ -49,10 +49,15 @@ def line_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: 
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
            f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">{escape(xlabel)}</text>',
            f'<text x="15" y="{height / 2}" transform="rotate(-90 15 {height / 2})" text-anchor="middle">{escape(ylabel)}</text>']
-    for i in range(5):  # y ticks
-        v = y0 + (y1 - y0) * i / 4
+    if logy:  # whole decades
+        lo_d, hi_d = math.ceil(y0), math.floor(y1)
+        stride = max(1, (hi_d - lo_d) // 5 + 1)
+        yticks = list(range(lo_d, hi_d + 1, stride)) or [y0]
+    else:
+        yticks = [y0 + (y1 - y0) * i / 4 for i in range(5)]
+    for v in yticks:
         y = height - bottom - (v - y0) / (y1 - y0) * (height - top - bottom)
-        label = f"1e{v:.1f}" if logy else f"{v:.3g}"
+        label = f"1e{v:g}" if logy else f"{v:.3g}"
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
     for i in range(5):  # x ticks

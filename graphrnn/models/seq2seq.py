@@ -104,9 +104,13 @@ class Seq2Seq(Module):
         key = ("forward", feeds["src"].shape[0], feeds["tgt_in"].shape[0])
         return self.run(key, lambda: self.graph(*key[1:]), feeds)["logits"]
 
-    def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], src, tgt_in):
-        """``(loss, grads)`` for ``loss_fn({"logits": node})`` under teacher forcing."""
-        feeds = self._feeds(src, tgt_in)
+    def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], src, tgt_in,
+                      extra: Optional[Dict[str, object]] = None):
+        """``(loss, grads)`` for ``loss_fn({"logits": node})`` under teacher forcing.
+
+        ``extra`` feeds other inputs the loss reads by name (such as the targets, declared
+        with ``gr.input("target", (T, gr.B), np.int64)`` inside ``loss_fn``'s closure)."""
+        feeds = {**self._feeds(src, tgt_in), **(extra or {})}
         ts, tt = feeds["src"].shape[0], feeds["tgt_in"].shape[0]
         return self.run_loss((ts, tt), lambda: self.graph(ts, tt), loss_fn, feeds)
 
