@@ -85,6 +85,7 @@ case "$cmd" in
         "$VENV/bin/graphrnn" render elman --view unrolled --steps 3 -o docs/elman_unrolled.svg
         "$VENV/bin/graphrnn" render lstm --view gradients --steps 12 --max-steps 4 \
             --repeat-params -o docs/lstm_gradients.svg
+        "$VENV/bin/graphrnn" render lstm-by-hand --view optimized --steps 2 -o docs/lstm_optimized.svg
         for ex in vanishing_gradients music translation; do
             "$PY" "examples/$ex.py" --quiet --out docs/examples
         done ;;

@@ -6,7 +6,10 @@ trajectory, then roll it out past the training horizon.
 
 import argparse
 
+import os
+
 import numpy as np
+from tqdm import tqdm
 
 import graphrnn as gr
 from graphrnn.losses import squared_error
@@ -22,6 +25,7 @@ def oscillator(steps):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=400)
+    ap.add_argument("--out", default="out/examples")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     train_steps, horizon = 30, 60
@@ -32,7 +36,7 @@ def main(argv=None):
     program = gr.compile(gr.grad_graph(gr.Graph({"loss": squared_error(g["output"], y)})))
     opt = Adam(model.parameters(), lr=0.02)
     feed = {"target": target[:train_steps, None, :]}
-    for _ in range(args.epochs):
+    for _ in tqdm(range(args.epochs), desc="steps", disable=args.quiet):
         out = program(feed, model.parameters(), dims={"B": 1}, copy=False)
         opt.step({k[len("dloss/d"):]: np.array(v) for k, v in out.items() if k != "loss"})
     roll = model(horizon, batch=1)[:, 0]
@@ -41,6 +45,14 @@ def main(argv=None):
     still = float(np.mean(target[train_steps:] ** 2))  # predicting rest (zero)
     print(f"MSE on the training horizon {fit_mse:.2e}; beyond it {beyond:.2e} "
           f"(predicting rest: {still:.2e})")
+    import visualize
+    k = np.arange(1, horizon + 1)
+    path = visualize.line_plot({"oscillator x": (k, target[:, 0]), "model x": (k, roll[:, 0]),
+                                "oscillator y": (k, target[:, 1]), "model y": (k, roll[:, 1])},
+                               os.path.join(args.out, "autonomous_rollout"),
+                               title=f"trained on steps 1-{train_steps}, rolled out to {horizon}",
+                               xlabel="t", dashed=["oscillator x", "oscillator y"])
+    print(f"plot: {path}")
     return {"fit_mse": fit_mse, "beyond_mse": beyond, "baseline_mse": still}
 
 

@@ -5,6 +5,7 @@ and compare with the persistence baseline (tomorrow = today).
 """
 
 import argparse
+import os
 
 import numpy as np
 
@@ -31,6 +32,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--length", type=int, default=2000)
+    ap.add_argument("--out", default="out/examples")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     s = series(args.length, np.random.default_rng(0))
@@ -45,6 +47,12 @@ def main(argv=None):
     mse = float(np.mean((pred[:, -1] - yte[:, -1]) ** 2))
     persistence = float(np.mean((xte[:, -1] - yte[:, -1]) ** 2))
     print(f"next-value MSE: GRU {mse:.4f}, persistence {persistence:.4f}")
+    import visualize
+    t = np.arange(len(yte))
+    path = visualize.line_plot({"series": (t, yte[:, -1, 0]), "GRU forecast": (t, pred[:, -1, 0])},
+                               os.path.join(args.out, "forecast"), xlabel="t",
+                               title="next-value forecast on held-out data", dashed=["series"])
+    print(f"plot: {path}")
     return {"mse": mse, "baseline_mse": persistence}
 
 

@@ -8,6 +8,7 @@ against predicting the average rate).
 """
 
 import argparse
+import os
 
 import numpy as np
 
@@ -59,6 +60,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--samples", type=int, default=800)
+    ap.add_argument("--out", default="out/examples")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -89,6 +91,13 @@ def main(argv=None):
     mae = float(np.mean(np.abs(est - rv[keep_v])))
     baseline = float(np.mean(np.abs(rates[keep].mean() - rv[keep_v])))
     print(f"heart rate MAE {mae:.1f} bpm (predicting the mean rate: {baseline:.1f} bpm)")
+    import visualize
+    t = np.arange(xv.shape[1]) / RATE
+    normal, odd = int(np.argmax(lv == 0)), int(np.argmax(lv == 1))
+    path = visualize.line_plot({"normal": (t, xv[normal, :, 0]), "abnormal": (t, xv[odd, :, 0] - 1.5)},
+                               os.path.join(args.out, "ecg"), xlabel="seconds",
+                               title="synthetic ECG: normal, and with premature beats (shifted)")
+    print(f"plot: {path}")
     return {"accuracy": accuracy, "baseline_accuracy": float(max(lv.mean(), 1 - lv.mean())),
             "mae": mae, "baseline_mae": baseline}
 

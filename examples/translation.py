@@ -10,6 +10,7 @@ import os
 from collections import defaultdict
 
 import numpy as np
+from tqdm import tqdm
 
 import graphrnn as gr
 from graphrnn.losses import cross_entropy
@@ -79,6 +80,7 @@ def main(argv=None):
         return targets[steps][0]
 
     batches = buckets(train, 32)
+    bar = None if args.quiet else tqdm(total=args.epochs, desc="epochs")
     for epoch in range(args.epochs):
         total = 0.0
         for i in rng.permutation(len(batches)):
@@ -89,8 +91,11 @@ def main(argv=None):
             gr.optim.clip_grad_norm(grads, 5.0)
             opt.step(grads)
             total += loss
-        if not args.quiet and (epoch + 1) % 10 == 0:
-            print(f"epoch {epoch + 1}: loss {total / len(batches):.4f}")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / len(batches):.4f}")
+    if bar is not None:
+        bar.close()
     correct = 0
     for n in test:
         src, _ = encode(int(n))

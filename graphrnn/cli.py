@@ -124,6 +124,11 @@ def _cmd_render(args) -> int:
     rec = _load_recurrence(args.model)
     if args.view == "folded":
         diagram = visualize.folded(rec)
+    elif args.view == "optimized":  # the unrolled graph before and after the O2 passes
+        from .passes import optimize
+
+        graph = rec.unroll(args.steps)
+        diagram = visualize.passes_diff(graph, optimize(graph, "O2"), max_steps=args.max_steps)
     else:
         graph = rec.unroll(args.steps)
         if args.view == "unrolled":
@@ -159,10 +164,12 @@ def main(argv=None) -> int:
     demo.add_argument("--out", default="out", help="folder for SVG diagrams ('' for none)")
     demo.add_argument("--json", help="write the figures to this JSON file")
     demo.set_defaults(fn=_cmd_demo)
-    render = sub.add_parser("render", help="draw a recurrence: folded, unrolled or its gradients")
+    render = sub.add_parser("render", help="draw a recurrence: folded, unrolled, its gradients, "
+                                           "or the O2 passes' before/after")
     render.add_argument("model", help="a built-in model (elman, rnn, lstm, gru, jordan, "
                                       "autonomous, lstm-by-hand) or a .py file defining a Recurrence")
-    render.add_argument("--view", choices=["folded", "unrolled", "gradients"], default="folded")
+    render.add_argument("--view", choices=["folded", "unrolled", "gradients", "optimized"],
+                        default="folded", help="optimized: before/after the O2 passes")
     render.add_argument("--steps", type=int, default=4, help="steps to unroll (default 4)")
     render.add_argument("-o", "--output", default="out/model.svg")
     render.add_argument("--format", choices=["svg", "dot"], default="svg")

@@ -89,9 +89,11 @@ def run_demo(steps: int = 5, seed: int = 0, epochs: int = 250,
     log(f"   final loss {result['history'][-1]:.3e} after {result['iterations']} steps "
         f"({secs:.1f} s)")
     learned = result["model"].state_dict()
-    log("   learned W, U, V (an equivalent solution: the same input-output map):")
+    log("   learned weights next to the analytic shift-matrix solution (different weights,")
+    log("   the same input-output map):")
     for k in ("W", "U", "V"):
-        log(f"   {k} = {np.round(learned[k], 3).tolist()}")
+        log(f"   {k} learned  {np.round(learned[k], 3).tolist()}")
+        log(f"   {k} analytic {EXACT[k].tolist()}")
     log("")
     return {"y_exact": y.ravel().tolist(), "nodes": len(g), "grad_nodes": len(dg),
             "gradcheck_ok": check.ok, "final_loss": result["history"][-1],

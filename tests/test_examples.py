@@ -23,7 +23,7 @@ def load(name):
     ("autonomous", ["--epochs", "150"], "beyond_mse", "baseline_mse"),
 ])
 def test_example_beats_its_baseline(name, argv, metric, baseline, tmp_path, capsys):
-    extra = ["--out", str(tmp_path)] if name == "moving_sum" else []
+    extra = ["--out", str(tmp_path)] if name != "poem" else []
     result = load(name).main(argv + ["--quiet"] + extra)
     assert result[metric] < result[baseline]
     assert capsys.readouterr().out.strip()
@@ -53,8 +53,10 @@ def test_music_model_beats_repeating_the_last_note_and_writes_midi(tmp_path, cap
     assert (tmp_path / "melody_piano_roll.svg").exists()
 
 
-def test_health_monitor_flags_abnormal_rhythms_and_estimates_the_rate(capsys):
-    result = load("health_monitor").main(["--epochs", "8", "--samples", "500", "--quiet"])
+def test_health_monitor_flags_abnormal_rhythms_and_estimates_the_rate(tmp_path, capsys):
+    result = load("health_monitor").main(["--epochs", "8", "--samples", "500", "--quiet",
+                                          "--out", str(tmp_path)])
+    assert (tmp_path / "ecg.svg").exists()
     assert result["accuracy"] > result["baseline_accuracy"] + 0.1
     assert result["mae"] < result["baseline_mae"] / 2
 

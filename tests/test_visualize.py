@@ -118,7 +118,7 @@ def test_writing_dot_needs_no_graphviz_binary(tmp_path):
 
 @needs_dot
 def test_render_command_for_builtin_models_and_python_files(tmp_path, capsys):
-    for view in ("folded", "unrolled", "gradients"):
+    for view in ("folded", "unrolled", "gradients", "optimized"):
         out = tmp_path / f"elman-{view}.svg"
         assert main(["render", "elman", "--view", view, "--steps", "3", "-o", str(out)]) == 0
         assert ET.parse(out).getroot().tag == SVG + "svg"
