@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import graphrnn as gr
-from graphrnn.examples import lstm_recurrence
+from graphrnn.catalog import lstm_recurrence
 
 
 def measure(steps: int, input_size=32, hidden=64, batch=16, evaluate=True) -> dict:

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 import graphrnn as gr
-from graphrnn.examples import EXACT
+from graphrnn.catalog import EXACT
 from graphrnn.losses import squared_error
 from graphrnn.models import Elman
 from graphrnn.optim import Adam

@@ -92,7 +92,7 @@ def _cmd_ops(args) -> int:
 
 def _load_recurrence(model: str):
     """A built-in recurrence by name, or the recurrence a Python file defines."""
-    from .examples import BUILTIN_NAMES, builtin_recurrence
+    from .catalog import BUILTIN_NAMES, builtin_recurrence
     from .recurrence import Recurrence
 
     if not model.endswith(".py"):

@@ -17,7 +17,7 @@ from .autodiff import grad_graph
 from .evaluate import Evaluator
 from .gradcheck import gradcheck
 from .ir import Graph
-from .examples import EXACT, moving_sum_recurrence
+from .catalog import EXACT, moving_sum_recurrence
 
 F64 = np.float64
 

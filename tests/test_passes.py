@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, note
 
 import graphrnn as gr
-from graphrnn.examples import lstm_recurrence
+from graphrnn.catalog import lstm_recurrence
 from graphrnn.models import GRU, LSTM
 from graphrnn.passes import LEVELS, PASSES, checkpoint, optimize
 

@@ -7,7 +7,7 @@ from hypothesis import given, note
 
 import graphrnn as gr
 from graphrnn import Recurrence, RecurrenceError, t
-from graphrnn.examples import EXACT, lstm_recurrence, moving_sum_recurrence
+from graphrnn.catalog import EXACT, lstm_recurrence, moving_sum_recurrence
 
 from .strategies import F64, recurrences
 

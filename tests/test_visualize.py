@@ -9,7 +9,7 @@ import pytest
 import graphrnn as gr
 import visualize
 from graphrnn.cli import main
-from graphrnn.examples import BUILTIN_NAMES, EXACT, builtin_recurrence, lstm_recurrence, \
+from graphrnn.catalog import BUILTIN_NAMES, EXACT, builtin_recurrence, lstm_recurrence, \
     moving_sum_recurrence
 
 needs_dot = pytest.mark.skipif(not visualize.dot_available(),

@@ -1,5 +1,6 @@
-"""Small reference recurrences declared with the API: the moving-sum Elman RNN and a
-hand-declared LSTM (four gate matrices, PyTorch's gate order i, f, g, o)."""
+"""A catalog of small recurrences declared with the API: the moving-sum Elman RNN, a
+hand-declared LSTM (four gate matrices, PyTorch's gate order i, f, g, o), and the built-in
+models ``graphrnn render`` draws by name."""
 
 from __future__ import annotations
 
