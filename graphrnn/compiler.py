@@ -18,6 +18,7 @@ generated source is the same for every batch size and is shown by ``program.sour
 from __future__ import annotations
 
 import builtins
+import re
 import time
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -314,6 +315,52 @@ class _Lowering:
         return self._view("reshape", (table, index, tuple(shape)))
 
 
+#: Lines per generated function: Python's compiler needs memory superlinear in a function's
+#: size, so long programs are split into parts that hand values over through a dict.
+PART_LINES = 1500
+_DEF = re.compile(r"(?:^|; )(v\d+) = ")
+_USE = re.compile(r"\bv(\d+)\b")
+
+
+def _assemble(lines: List[str], header: str, scope: dict, name: str):
+    """Compile ``lines`` into ``scope["program"]``; returns the full source and, per part, the
+    line offset of its body in that source (for error messages)."""
+    chunks = [lines[i:i + PART_LINES] for i in range(0, len(lines), PART_LINES)] or [[]]
+    if len(chunks) == 1:
+        text = "def program(I, P, B, V, S):\n" + header + "\n" + "".join(
+            "    " + ln + "\n" for ln in lines)
+        exec(builtins.compile(text, f"<graphrnn program {name} #0>", "exec"), scope)
+        return text, [0]
+    defined_in: Dict[int, int] = {}
+    for k, chunk in enumerate(chunks):
+        for ln in chunk:
+            for m in _DEF.finditer(ln):
+                defined_in.setdefault(int(m.group(1)[1:]), k)
+    later_use: Dict[int, int] = {}
+    for k, chunk in enumerate(chunks):
+        for ln in chunk:
+            for m in _USE.finditer(ln):
+                later_use[int(m.group(1))] = max(later_use.get(int(m.group(1)), -1), k)
+    driver = ["def program(I, P, B, V, S):", header, "    R = {}"]
+    driver += [f"    {'return ' if k == len(chunks) - 1 else ''}part{k}(I, P, B, V, S, R)"
+               for k in range(len(chunks))]
+    texts, offsets = ["\n".join(driver) + "\n"], []
+    exec(builtins.compile(texts[0], f"<graphrnn program {name} driver>", "exec"), scope)
+    total = texts[0].count("\n")
+    for k, chunk in enumerate(chunks):
+        uses = sorted({int(m.group(1)) for ln in chunk for m in _USE.finditer(ln)})
+        loads = [f"    v{v} = R[{v}]" for v in uses if defined_in.get(v, k) < k]
+        stores = [f"    R[{v}] = v{v}" for v in sorted(v for v, d in defined_in.items()
+                                                       if d == k and later_use.get(v, k) > k)]
+        body = [f"def part{k}(I, P, B, V, S, R):"] + loads + ["    " + ln for ln in chunk] + stores
+        text = "\n".join(body) + "\n"
+        offsets.append(total)
+        exec(builtins.compile(text, f"<graphrnn program {name} #{k}>", "exec"), scope)
+        texts.append(text)
+        total += text.count("\n")
+    return "".join(texts), offsets
+
+
 class _Signature:
     """The name, inputs and parameters of a graph: what calls are checked against."""
 
@@ -338,13 +385,10 @@ class Program:
         with gc_paused():
             low = _Lowering(self.graph)
         self._low = low
-        body = "\n".join("    " + line for line in low.lines)
-        self.source = (f"def program(I, P, B, V, S):\n"
-                       f"    # {self.graph.name}: {len(self.graph)} nodes, "
-                       f"{len(low.buffers)} buffers, {low.fused_chains} fused elementwise links\n"
-                       f"{body}\n")
+        header = (f"    # {self.graph.name}: {len(self.graph)} nodes, {len(low.buffers)} buffers, "
+                  f"{low.fused_chains} fused elementwise links")
         scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": low.consts}
-        exec(builtins.compile(self.source, f"<graphrnn program {self.graph.name}>", "exec"), scope)
+        self.source, self._parts = _assemble(low.lines, header, scope, self.graph.name)
         self._fn = scope["program"]
         self._names = list(self.graph.outputs)
         self._plans: Dict[tuple, tuple] = {}
@@ -406,8 +450,9 @@ class Program:
         """The generated line (and the node it computes) where ``e`` was raised."""
         tb, line = e.__traceback__, None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename.startswith("<graphrnn program"):
-                line = tb.tb_lineno
+            name = tb.tb_frame.f_code.co_filename
+            if name.startswith("<graphrnn program"):  # "<graphrnn program NAME #k>"
+                line = self._parts[int(name.rsplit("#", 1)[1][:-1])] + tb.tb_lineno
             tb = tb.tb_next
         if line is None:
             return "before its first line"

@@ -97,3 +97,24 @@ def test_program_checks_inputs_like_the_evaluator():
         program({"x": np.zeros(3)})
     with pytest.raises(gr.InputError, match="missing input 'x'"):
         program({})
+
+
+def test_long_programs_are_split_into_parts_with_the_same_results(monkeypatch):
+    import graphrnn.compiler as compiler
+
+    monkeypatch.setattr(compiler, "PART_LINES", 7)
+    g = lstm_recurrence(2, 3, dtype=F64).unroll(5)
+    dg = gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["h"] ** 2)}))
+    program = _agree(dg, {"x": np.random.default_rng(0).normal(size=(5, 2, 2))},
+                     {k: np.random.default_rng(1).normal(size=v.shape) * 0.5
+                      for k, v in dg.params.items()})
+    assert "part0(I, P, B, V, S, R)" in program.source and "R[" in program.source
+    # an error in a later part still names its generated line and node
+    logits = gr.input("logits", ("B", 3), F64)
+    target = gr.input("target", ("B",), np.int64)
+    h = logits
+    for _ in range(12):
+        h = gr.tanh(h) * 0.5
+    bad = gr.compile(gr.Graph({"nll": gr.sum(gr.gather(h, target))}), "O0")
+    with pytest.raises(gr.EvaluationError, match=r"line \d+: v\d+ = K\[0\]\(np, .*\[gather"):
+        bad({"logits": np.zeros((2, 3)), "target": np.array([0, 9])})
