@@ -451,7 +451,7 @@ class Program:
         tb, line = e.__traceback__, None
         while tb is not None:
             name = tb.tb_frame.f_code.co_filename
-            if name.startswith("<graphrnn program"):  # "<graphrnn program NAME #k>"
+            if name.startswith("<graphrnn program") and "#" in name:  # "... NAME #k>"
                 line = self._parts[int(name.rsplit("#", 1)[1][:-1])] + tb.tb_lineno
             tb = tb.tb_next
         if line is None:
