@@ -41,6 +41,8 @@ _UFUNC = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
 _VIEWS = {"index", "reshape", "transpose", "broadcast_to", "stop_gradient", "recompute"}
 _OUT_OPS = set(_UFUNC) | {"relu", "sigmoid", "pow", "matmul", "add_n", "where", "cast", "sum",
                           "max", "sum_to_shape", "stack", "concat", "unindex"}
+# ops whose emitted code broadcasts its arguments itself (NumPy ufunc semantics)
+_BROADCASTING = set(_UFUNC) | {"relu", "sigmoid", "pow", "add_n", "where"}
 # output may share memory with these argument positions (multi-step emissions)
 _INPLACE = {"add_n": (0, 1), "where": (2,), "sigmoid": (0,), "relu": (0,), "pow": (0,)}
 
@@ -106,7 +108,7 @@ class _Lowering:
         self._plan()
         self._emit()
         # the analysis is only needed while emitting: let it go
-        del self.graph, self.pos, self.users, self.root, self.last, self.container
+        del self.graph, self.pos, self.users, self.root, self.last, self.container, self.outputs
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -143,6 +145,7 @@ class _Lowering:
                 root[n] = n
         self.root = root
         outputs = set(self.graph.outputs.values())
+        self.outputs = outputs
         end = len(nodes)
         last: Dict[Node, int] = {}
         for n in nodes:
@@ -213,6 +216,9 @@ class _Lowering:
                     ln.append(f"{v} = {a}.reshape({self._shape(n.shape)})")
                 elif op == "transpose":
                     ln.append(f"{v} = {a}.transpose({_py(n.attr('axes'))})")
+                elif op == "broadcast_to" and n not in self.outputs and all(
+                        u.op.name in _BROADCASTING for u in self.users[n]):
+                    ln.append(f"{v} = {a}  # broadcast by its ufunc users")
                 elif op == "broadcast_to":
                     ln.append(f"{v} = np.broadcast_to({a}, {self._shape(n.shape)})")
                 else:
@@ -287,8 +293,8 @@ class _Lowering:
             else:
                 ln.append(f"{v} = np.matmul({args[0]}, {args[1]}, out={out})")
         elif op in ("sum", "max"):
-            fn = "sum" if op == "sum" else "max"
-            ln.append(f"{v} = np.{fn}({args[0]}, axis={_py(n.attr('axes'))}, "
+            fn = "add" if op == "sum" else "maximum"  # the ufunc's reduce skips a wrapper
+            ln.append(f"{v} = np.{fn}.reduce({args[0]}, axis={_py(n.attr('axes'))}, "
                       f"keepdims={n.attr('keepdims')}, out={out})")
         elif op == "sum_to_shape":
             g, shape = n.args[0], n.shape
@@ -296,7 +302,8 @@ class _Lowering:
             axes = tuple(range(lead)) + tuple(lead + j for j, d in enumerate(shape)
                                               if d == 1 and g.shape[lead + j] != 1)
             kept = self._view_of(out, (1,) * lead + tuple(shape))
-            ln.append(f"np.sum({args[0]}, axis={axes!r}, keepdims=True, out={kept}); {v} = {out}")
+            ln.append(f"np.add.reduce({args[0]}, axis={axes!r}, keepdims=True, out={kept}); "
+                      f"{v} = {out}")
         elif op in ("stack", "concat"):
             placed = [self.container.get(a, (None,))[0] is n for a in n.args]
             if all(placed):
