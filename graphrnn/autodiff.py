@@ -9,7 +9,7 @@ of ordinary nodes: it can be evaluated, optimized, rendered and differentiated a
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from . import ops as F
 from .ir import Graph, Node, gc_paused, pop_meta, push_meta, toposort

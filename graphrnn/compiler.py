@@ -26,10 +26,10 @@ import numpy as np
 
 from .backends import get_backend
 from .evaluate import EvaluationError, bind_values
-from .ir import Graph, Node, dtype_name, gc_paused
+from .ir import Graph, Node, gc_paused
 from .ops.shape_ops import IndexKey
 from .passes import optimize
-from .shapes import format_shape, resolve
+from .shapes import resolve
 
 __all__ = ["compile", "Program"]
 

@@ -91,7 +91,6 @@ class Evaluator:
                 frees[i].append(j)
         self._leaves = []  # (slot, kind, name, node)
         self._steps = []   # (slot, kernel, arg slots, static kwargs, symbolic shape or None, frees)
-        xp = self.backend.xp
         for i, n in enumerate(nodes):
             if n.op.name in ("input", "param"):
                 self._leaves.append((i, n.op.name, n.attr("name"), n))

@@ -8,7 +8,7 @@ projections ``v^T J u``.  The tolerance is stated once, here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 

@@ -8,7 +8,7 @@ a dict of arrays by name (``state_dict()``), saved with checkpoints.
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping
 
 import numpy as np
 

@@ -31,7 +31,7 @@ from . import ops as F
 from .ir import Node, dtype_name, toposort
 from .ops.registry import Op, apply
 from .pretty import format_expr
-from .shapes import B, ShapeError, as_shape, format_shape
+from .shapes import B, as_shape, format_shape
 
 __all__ = ["Recurrence", "RecurrenceError", "TimeIndex", "t", "Variable", "at_time"]
 

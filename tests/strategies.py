@@ -144,7 +144,7 @@ def recurrences(draw, n=2, batch=2):
         act = draw(st.sampled_from(sorted(ACTIVATIONS)))
         rec.update(s, ACTIVATIONS[act](gr.add_n(terms) + rec.param(f"b{i}", (n,))))
         lines.append(f"s{i}: {act}, {len(terms)} terms")
-    out = rec.output("y", gr.add_n([s @ rec.param(f"V{i}", (n, n)) for i, s in enumerate(states)]))
+    rec.output("y", gr.add_n([s @ rec.param(f"V{i}", (n, n)) for i, s in enumerate(states)]))
     steps = draw(st.integers(1, 8))
     reverse, masked = draw(st.booleans()), draw(st.booleans())
     g = rec.unroll(steps, reverse=reverse, mask=masked)

@@ -1,6 +1,5 @@
 """The README's Python snippets run, in order, as written; its op table lists every op."""
 
-import os
 import re
 from pathlib import Path
 

@@ -6,11 +6,11 @@ and the passes diff, which only change how nodes and edges are styled.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import graphviz
 
-from graphrnn.ir import Graph, Node, dtype_name, toposort
+from graphrnn.ir import Graph, Node, dtype_name
 from graphrnn.shapes import format_shape
 
 from .style import CLUSTER, EDGE, GRAPH, GRAPH_OUTPUT, NODE, ROLE, role_of

@@ -5,12 +5,12 @@ computes a moving sum exactly)."""
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 
 from .. import ops as F
-from ..ir import Graph, Node
+from ..ir import Graph
 from ..recurrence import Recurrence, t
 from ..shapes import B
 from .jordan import _act

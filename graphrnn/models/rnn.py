@@ -11,7 +11,7 @@ names, shapes, gate orders and initialization, so state dicts move both ways::
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional
 
 import numpy as np
 

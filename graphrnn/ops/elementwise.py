@@ -15,7 +15,7 @@ from numbers import Number
 import numpy as np
 
 from ..ir import Node, dtype_name
-from ..shapes import ShapeError, Sym, format_shape
+from ..shapes import ShapeError, format_shape
 from .registry import Op, apply, check_float, register, same_dtype, same_shape
 from .shape_ops import broadcast_to
 from .source import const, zeros_like

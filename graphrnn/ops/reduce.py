@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ir import Node
-from ..shapes import ShapeError, format_shape
+from ..shapes import ShapeError
 from .elementwise import cast, div, equal, exp, mul, sub
 from .registry import Op, apply, check_float, norm_axis, register
 from .shape_ops import broadcast_to, reshape

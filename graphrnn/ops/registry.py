@@ -14,7 +14,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ..ir import Node, dtype_name
-from ..shapes import ShapeError, Sym, format_shape
+from ..shapes import ShapeError, format_shape
 
 __all__ = ["Op", "OPS", "register", "apply", "Frozen", "check_float", "same_dtype"]
 
@@ -125,6 +125,3 @@ def norm_axis(opname: str, axis: int, ndim: int) -> int:
         raise ShapeError(f"{opname}: axis {axis} is out of range for {ndim} dimensions")
     return int(axis) % ndim
 
-
-def is_sym(d) -> bool:
-    return isinstance(d, Sym)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node
-from ..shapes import ShapeError, Sym, as_shape, format_shape, is_concrete
+from ..shapes import ShapeError, as_shape, format_shape, is_concrete
 from .registry import Frozen, Op, apply, register
 
 __all__ = ["input", "param", "const", "full", "zeros", "ones", "zeros_like", "ones_like",

@@ -6,10 +6,9 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import ops as F
 from ..ir import Graph, Node
 from ..ops.registry import Frozen
-from ..shapes import ShapeError, format_shape
+from ..shapes import ShapeError
 
 __all__ = ["rewrite", "constant_value", "is_zero", "is_one", "rebuild", "same_meta"]
 

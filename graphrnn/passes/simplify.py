@@ -9,7 +9,6 @@ from typing import List, Optional
 
 from .. import ops as F
 from ..ir import Graph, Node
-from ..ops.shape_ops import IndexKey
 from .rewrite import is_one, is_zero, rewrite
 
 __all__ = ["simplify"]
