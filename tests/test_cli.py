@@ -27,6 +27,7 @@ def test_ops_lists_every_op(capsys):
     out = capsys.readouterr().out
     assert f"{len(gr.OPS)} ops" in out
     assert all(name in out for name in gr.OPS)
+    assert all(op.doc for op in gr.OPS.values()), "every op documents itself"
 
 
 def test_version(capsys):

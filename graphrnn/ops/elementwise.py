@@ -189,9 +189,12 @@ def _bool_rule(name):
     return rule
 
 
-register(Op("logical_not", _bool_rule("logical_not"), lambda xp, a: ~a, elementwise=True))
-register(Op("logical_and", _bool_rule("logical_and"), lambda xp, a, b: a & b, elementwise=True))
-register(Op("logical_or", _bool_rule("logical_or"), lambda xp, a, b: a | b, elementwise=True))
+register(Op("logical_not", _bool_rule("logical_not"), lambda xp, a: ~a, elementwise=True,
+            doc="elementwise not of a bool mask"))
+register(Op("logical_and", _bool_rule("logical_and"), lambda xp, a, b: a & b, elementwise=True,
+            doc="elementwise and of bool masks"))
+register(Op("logical_or", _bool_rule("logical_or"), lambda xp, a, b: a | b, elementwise=True,
+            doc="elementwise or of bool masks"))
 
 
 def logical_not(a: Node) -> Node:
