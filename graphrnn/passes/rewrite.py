@@ -46,18 +46,20 @@ def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = ""
 def constant_value(n: Node):
     """The value of ``n`` as a NumPy array when it is a known constant (any shape), else None.
 
-    A fill of symbolic shape is known as a scalar (it broadcasts)."""
+    A fill of symbolic shape is known as a scalar (it broadcasts); so is a scalar constant
+    seen through broadcasts, reshapes and transposes (followed iteratively)."""
+    through = False
+    while n.op.name in ("broadcast_to", "reshape", "transpose") and n.args:
+        n, through = n.args[0], True
     op = n.op.name
     if op == "const":
         v = n.attr("value")
-        return v.array if isinstance(v, Frozen) else np.asarray(v, dtype=n.dtype)
-    if op == "fill":
-        return np.asarray(n.attr("value"), dtype=n.dtype)
-    if op in ("broadcast_to", "reshape", "transpose") and n.args:
-        v = constant_value(n.args[0])
-        if v is not None and v.ndim == 0:
-            return v
-    return None
+        v = v.array if isinstance(v, Frozen) else np.asarray(v, dtype=n.dtype)
+    elif op == "fill":
+        v = np.asarray(n.attr("value"), dtype=n.dtype)
+    else:
+        return None
+    return None if through and v.ndim else v
 
 
 def _all_equal(n: Node, x: float) -> bool:
