@@ -104,11 +104,14 @@ class _Lowering:
         self.consts: List[object] = []
         self.fills: List[int] = []                          # buffers holding fills
         self.fill_values: Dict[int, object] = {}
+        self.box_sizes: List[tuple] = []                    # first-axis sizes per concat
+        self._box_sizes: Dict[Node, int] = {}
         self.fused_chains = 0
         self._plan()
         self._emit()
         # the analysis is only needed while emitting: let it go
         del self.graph, self.pos, self.users, self.root, self.last, self.container, self.outputs
+        del self._box_sizes
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -240,7 +243,12 @@ class _Lowering:
                 if box not in owner:
                     owner[box] = alloc(box)
                 # a slot is described by sizes, not nodes, so a Program holds no graph
-                sizes = tuple(a.shape[0] for a in box.args) if box.op.name == "concat" else None
+                sizes = None
+                if box.op.name == "concat":
+                    if box not in self._box_sizes:
+                        self.box_sizes.append(tuple(a.shape[0] for a in box.args))
+                        self._box_sizes[box] = len(self.box_sizes) - 1
+                    sizes = self._box_sizes[box]
                 out = self._view("slot", (owner[box], sizes, idx))
             else:
                 inplace = _INPLACE.get(op, tuple(range(len(n.args))) if op in _UFUNC else ())
@@ -416,10 +424,11 @@ class Program:
             bufs[b].fill(value)
         shapes = [resolve(s, env) for s in low.shapes]
         views: List[object] = []
+        starts: Dict[int, List[int]] = {}  # row offsets of each concat's members
         for kind, data in low.views:
             if kind == "slot":
                 b, sizes, idx = data
-                views.append(self._slot(bufs[b], sizes, idx, env))
+                views.append(self._slot(bufs[b], sizes, idx, env, starts, low.box_sizes))
             else:
                 table, index, shape = data
                 base = bufs[index] if table == "B" else views[index]
@@ -430,12 +439,18 @@ class Program:
         return plan
 
     @staticmethod
-    def _slot(base, sizes, idx: int, env):
-        """Member ``idx`` of a stack (``base[idx]``) or of a first-axis concat (its rows)."""
-        if sizes is None:
+    def _slot(base, box: Optional[int], idx: int, env, starts: Dict[int, List[int]],
+              box_sizes: List[tuple]):
+        """Member ``idx`` of a stack (``base[idx]``) or of first-axis concat ``box`` (its rows)."""
+        if box is None:
             return base[idx]
-        start = sum(resolve((d,), env)[0] for d in sizes[:idx])
-        return base[start:start + resolve((sizes[idx],), env)[0]]
+        offsets = starts.get(box)
+        if offsets is None:  # prefix sums once per concat, not once per member
+            offsets = [0]
+            for d in box_sizes[box]:
+                offsets.append(offsets[-1] + resolve((d,), env)[0])
+            starts[box] = offsets
+        return base[offsets[idx]:offsets[idx + 1]]
 
     def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
                  dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:

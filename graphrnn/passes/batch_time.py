@@ -51,7 +51,8 @@ def batch_time(graph: Graph):
                 return product["p"]
 
             for i, m in enumerate(same):
-                needs[m] = operands
+                # the first member reads every operand; the others only wait for it (linear)
+                needs[m] = operands if i == 0 else [same[0]]
                 build[m] = lambda new_of, i=i, f=batched_product: F.index(f(new_of), i)
             batched += len(same)
     if not build:

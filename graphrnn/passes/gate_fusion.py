@@ -43,9 +43,9 @@ def gate_fusion(graph: Graph):
             return product["p"]
 
         start = 0
-        for m in members:
+        for j, m in enumerate(members):
             width = m.shape[-1]
-            needs[m] = operands
+            needs[m] = operands if j == 0 else [members[0]]
             build[m] = (lambda new_of, s=start, w=width, f=fused_product:
                         F.index(f(new_of), (Ellipsis, slice(s, s + w))))
             start += width
