@@ -15,18 +15,15 @@ from typing import Dict, List, Optional
 
 from .. import ops as F
 from ..ir import Graph, Node
-from .deps import dependents_of
-from .rewrite import rewrite, rewrite_groups
+from .deps import dependents_of, matmuls_sharing
+from .rewrite import plan_group, rewrite, rewrite_groups
 
 __all__ = ["batch_time", "sum_of_products", "weight_gradients"]
 
 
 def batch_time(graph: Graph):
     """One GEMM for independent matmuls sharing a right operand; ``(graph, matmuls batched)``."""
-    groups: Dict[Node, List[Node]] = {}
-    for n in graph.nodes:
-        if n.op.name == "matmul" and n.args[1].ndim == 2:
-            groups.setdefault(n.args[1], []).append(n)
+    groups = matmuls_sharing(graph, 1)
     needs: Dict[Node, list] = {}
     build: Dict[Node, object] = {}
     batched = 0
@@ -41,19 +38,10 @@ def batch_time(graph: Graph):
         for same in by_shape.values():
             if len(same) < 2:
                 continue
-            operands = [right] + [m.args[0] for m in same]
-            product = {}
-
-            def batched_product(new_of, same=tuple(same), right=right, product=product):
-                if "p" not in product:
-                    stacked = F.stack([new_of(m.args[0]) for m in same], axis=0)
-                    product["p"] = F.matmul(stacked, new_of(right))
-                return product["p"]
-
-            for i, m in enumerate(same):
-                # the first member reads every operand; the others only wait for it (linear)
-                needs[m] = operands if i == 0 else [same[0]]
-                build[m] = lambda new_of, i=i, f=batched_product: F.index(f(new_of), i)
+            plan_group(needs, build, same, [right] + [m.args[0] for m in same],
+                       lambda new_of, ms=tuple(same), w=right: F.matmul(
+                           F.stack([new_of(m.args[0]) for m in ms], axis=0), new_of(w)),
+                       F.index)
             batched += len(same)
     if not build:
         return graph, 0

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, List, Set
 
 from ..ir import Graph, Node
 
-__all__ = ["dependents_of", "reaches"]
+__all__ = ["dependents_of", "reaches", "matmuls_sharing"]
 
 
 def dependents_of(graph: Graph, members: Iterable[Node]) -> Set[Node]:
@@ -39,3 +39,13 @@ def reaches(sources: Iterable[Node], targets: Set[Node], pos: Dict[Node, int]) -
                 seen.add(a)
                 stack.append(a)
     return False
+
+
+def matmuls_sharing(graph: Graph, side: int) -> Dict[Node, List[Node]]:
+    """Matmuls against a 2-D right operand, grouped by their left (``side=0``) or right
+    (``side=1``) operand, in graph order."""
+    groups: Dict[Node, List[Node]] = {}
+    for n in graph.nodes:
+        if n.op.name == "matmul" and n.args[1].ndim == 2:
+            groups.setdefault(n.args[side], []).append(n)
+    return groups

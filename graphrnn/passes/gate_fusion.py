@@ -4,12 +4,12 @@ right operands, sliced back apart (``h @ W_i, h @ W_f, h @ W_g, h @ W_o`` -> one
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict
 
 from .. import ops as F
 from ..ir import Graph, Node
-from .deps import reaches
-from .rewrite import rewrite_groups
+from .deps import reaches, matmuls_sharing
+from .rewrite import plan_group, rewrite_groups
 
 __all__ = ["gate_fusion"]
 
@@ -17,10 +17,7 @@ __all__ = ["gate_fusion"]
 def gate_fusion(graph: Graph):
     """Fuse matmuls with a shared left operand; ``(graph, matmuls fused)``."""
     pos = graph.ids()
-    groups: Dict[Node, List[Node]] = {}
-    for n in graph.nodes:
-        if n.op.name == "matmul" and n.args[1].ndim == 2:
-            groups.setdefault(n.args[0], []).append(n)
+    groups = matmuls_sharing(graph, 0)
     needs: Dict[Node, list] = {}
     build: Dict[Node, object] = {}
     fused = 0
@@ -33,22 +30,13 @@ def gate_fusion(graph: Graph):
         members = [m for m in members if not reaches([m.args[1]], targets, pos)]
         if len(members) < 2:
             continue
-        operands = [left] + [m.args[1] for m in members]
-        product = {}
-
-        def fused_product(new_of, members=tuple(members), product=product):
-            if "p" not in product:
-                product["p"] = F.matmul(new_of(members[0].args[0]),
-                                        F.concat([new_of(m.args[1]) for m in members], axis=-1))
-            return product["p"]
-
-        start = 0
-        for j, m in enumerate(members):
-            width = m.shape[-1]
-            needs[m] = operands if j == 0 else [members[0]]
-            build[m] = (lambda new_of, s=start, w=width, f=fused_product:
-                        F.index(f(new_of), (Ellipsis, slice(s, s + w))))
-            start += width
+        starts = [0]
+        for m in members:
+            starts.append(starts[-1] + m.shape[-1])
+        plan_group(needs, build, members, [left] + [m.args[1] for m in members],
+                   lambda new_of, ms=tuple(members): F.matmul(
+                       new_of(ms[0].args[0]), F.concat([new_of(m.args[1]) for m in ms], axis=-1)),
+                   lambda p, j, s=tuple(starts): F.index(p, (Ellipsis, slice(s[j], s[j + 1]))))
         fused += len(members)
     if not build:
         return graph, 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -10,7 +10,8 @@ from ..ir import Graph, Node
 from ..ops.registry import Frozen
 from ..shapes import ShapeError
 
-__all__ = ["rewrite", "constant_value", "is_zero", "is_one", "rebuild", "same_meta"]
+__all__ = ["rewrite", "rewrite_groups", "plan_group", "constant_value", "is_zero", "is_one",
+           "rebuild", "same_meta"]
 
 
 def rebuild(n: Node, args: Tuple[Node, ...]) -> Node:
@@ -75,6 +76,27 @@ def is_zero(n: Node) -> bool:
 def is_one(n: Node) -> bool:
     """True when every element of ``n`` is known to be 1."""
     return _all_equal(n, 1.0)
+
+
+def plan_group(needs: Dict[Node, list], build: Dict[Node, Callable], members: List[Node],
+               operands: List[Node], make_product: Callable[[Callable[[Node], Node]], Node],
+               piece: Callable[[Node, int], Node]) -> None:
+    """Plan replacing ``members`` by pieces of one product, for :func:`rewrite_groups`.
+
+    The product is built once, by ``make_product(new_of)`` from the rewritten ``operands``;
+    member ``i`` becomes ``piece(product, i)``.  Only the first member waits on every
+    operand and the others wait on it, so planning stays linear in the group's size.
+    """
+    cache: Dict[str, Node] = {}
+
+    def product(new_of):
+        if "p" not in cache:
+            cache["p"] = make_product(new_of)
+        return cache["p"]
+
+    for i, m in enumerate(members):
+        needs[m] = list(operands) if i == 0 else [members[0]]
+        build[m] = lambda new_of, i=i: piece(product(new_of), i)
 
 
 def rewrite_groups(graph: Graph, needs: Dict[Node, list],
