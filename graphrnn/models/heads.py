@@ -47,8 +47,7 @@ class Readout(Module):
         x = F.input("input", (steps, B, self.rnn.input_size), self.dtype)
         init = None
         if initial_states:
-            shape = (self.rnn.num_layers * self.rnn.num_directions, B, self.rnn.hidden_size)
-            init = {f"{s}0": F.input(f"{s}0", shape, self.dtype) for s in self.state_names}
+            init = self.rnn.state_inputs()
         return Graph(self.build(x, init, mask), name="readout")
 
     def __call__(self, x, lengths=None):
@@ -95,8 +94,7 @@ class LanguageModel(Module):
         tokens = F.input("input", (steps, B), np.int64)
         init = None
         if initial_states:
-            shape = (self.rnn.num_layers, B, self.rnn.hidden_size)
-            init = {f"{s}0": F.input(f"{s}0", shape, self.dtype) for s in self.state_names}
+            init = self.rnn.state_inputs()
         return Graph(self.build(tokens, init, mask), name="language_model")
 
     def generate(self, prompt, length: int, temperature: float = 1.0, top_k: Optional[int] = None,

@@ -32,8 +32,11 @@ class RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, bidirectional: bool = False,
-                 nonlinearity: str = "tanh", dtype=None, seed: Optional[int] = None):
+                 nonlinearity: Optional[str] = None, dtype=None, seed: Optional[int] = None):
         super().__init__(dtype, seed)
+        if nonlinearity is not None and self.mode != "RNN":
+            raise TypeError(f"{self.mode} has no nonlinearity option")
+        nonlinearity = nonlinearity or "tanh"
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"{type(self).__name__}: nonlinearity must be 'tanh' or 'relu', "
                              f"got {nonlinearity!r}")
@@ -113,6 +116,12 @@ class RNNBase(Module):
         self.cell(rec, xv, states, w, self.nonlinearity)
         return rec
 
+    def state_inputs(self) -> Dict[str, Node]:
+        """Graph inputs ``h0`` (and ``c0``) of shape ``(layers * directions, B, H)``, for
+        initial states given at call time."""
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        return {f"{s}0": F.input(f"{s}0", shape, self.dtype) for s in self.state_names}
+
     def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
         """The unrolled model as a Graph with input ``input`` ``(T, B, input_size)`` (plus
         ``h0``/``c0`` when ``initial_states``, ``mask`` when ``mask``) and outputs
@@ -120,8 +129,7 @@ class RNNBase(Module):
         x = F.input("input", (steps, B, self.input_size), self.dtype)
         init = None
         if initial_states:
-            shape = (self.num_layers * self.num_directions, B, self.hidden_size)
-            init = {f"{s}0": F.input(f"{s}0", shape, self.dtype) for s in self.state_names}
+            init = self.state_inputs()
         return Graph(self.build(x, init, mask=mask), name=type(self).__name__)
 
     # ------------------------------------------------------------ running
@@ -202,18 +210,8 @@ class LSTM(RNNBase):
 
     mode = "LSTM"
 
-    def __init__(self, *args, **kwargs):
-        if "nonlinearity" in kwargs:
-            raise TypeError("LSTM has no nonlinearity option")
-        super().__init__(*args, **kwargs)
-
 
 class GRU(RNNBase):
     """GRU with PyTorch's gate order r, z, n (reset applied after the recurrent matmul)."""
 
     mode = "GRU"
-
-    def __init__(self, *args, **kwargs):
-        if "nonlinearity" in kwargs:
-            raise TypeError("GRU has no nonlinearity option")
-        super().__init__(*args, **kwargs)
