@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import ops as F
-from .autodiff import grad
+from .autodiff import grad_graph
 from .compiler import Program
 from .ir import Graph, Node
 from .optim import Optimizer, clip_grad_norm, clip_grad_value
@@ -195,12 +195,10 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             value = loss(dict(g.outputs), target, mask)
             if not isinstance(value, Node) or value.shape != ():
                 raise ValueError(f"fit: loss must return a scalar node, got {value!r}")
-            outs = {"loss": value, **g.outputs}
-            if train:
-                grads = grad(value, [g.params[k] for k in params])
-                outs.update({f"grad:{k}": v for k, v in zip(params, grads)})
-            programs[key] = Program(Graph(outs, name="train" if train else "eval"),
-                                    keep_graph=False)
+            graph = Graph({"loss": value, **g.outputs}, name="train" if train else "eval")
+            if train:  # adds "dloss/d<name>" for every parameter
+                graph = grad_graph(graph, list(params), loss="loss")
+            programs[key] = Program(graph, keep_graph=False)
         return programs[key]
 
     def run(x, y, mask, train, states=None):
@@ -246,7 +244,7 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             for a, b in chunks:
                 out = run(x[a:b], y[a:b] if batches.per_step else y,
                           None if mask is None else mask[a:b], True, states)
-                grads = {k[5:]: np.array(v) for k, v in out.items() if k.startswith("grad:")}
+                grads = {k: np.array(out[f"dloss/d{k}"]) for k in params}
                 norm = clip_grad_norm(grads, clip_norm if clip_norm else math.inf)
                 if clip_value is not None:
                     clip_grad_value(grads, clip_value)

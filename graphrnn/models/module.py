@@ -16,11 +16,14 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 import numpy as np
 
 from .. import ops as F
-from ..autodiff import grad
+from ..autodiff import grad_graph
 from ..compiler import Program
 from ..ir import Graph, Node
 
 __all__ = ["Module", "StateDictError"]
+
+
+_GRAD = "dloss/d"  # how grad_graph names the gradient of output "loss"
 
 
 class StateDictError(ValueError):
@@ -144,12 +147,13 @@ class Module:
             if not isinstance(loss, Node) or loss.shape != ():
                 raise ValueError(f"{type(self).__name__}: loss_fn must return a scalar node, "
                                  f"got {loss!r}")
-            wrt = {**g.params, **{k: v for k, v in g.inputs.items() if v.dtype.kind == "f"}}
-            grads = grad(loss, list(wrt.values()))
-            return Graph({"loss": loss, **{f"grad:{k}": v for k, v in zip(wrt, grads)}},
-                         name=f"loss({g.name})")
+            wrt = [*g.params, *(k for k, v in g.inputs.items() if v.dtype.kind == "f")]
+            full = grad_graph(Graph({"loss": loss, **g.outputs}, name=f"loss({g.name})"), wrt,
+                              loss="loss")
+            return Graph({k: v for k, v in full.outputs.items()
+                          if k == "loss" or k.startswith(_GRAD)}, name=full.name)
         out = self.run(("loss", loss_fn) + key, build, feeds)
-        return out["loss"], {k[5:]: v for k, v in out.items() if k.startswith("grad:")}
+        return out["loss"], {k[len(_GRAD):]: v for k, v in out.items() if k.startswith(_GRAD)}
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
