@@ -23,8 +23,7 @@ def state_gradients(model, steps, rng):
     g = rec.unroll(steps)
     graph = gr.Graph({"loss": gr.sum(g.outputs["h_final"])})
     values = {"x": rng.normal(size=(steps, 1, 1)) * 0.1, **model.state_dict()}
-    norms = visualize.gradient_norms(graph, {k: v for k, v in values.items()})
-    by_step = {n.step: v for n, v in norms.items() if n.name == f"h@{n.step}"}
+    by_step = visualize.state_gradient_norms(graph, values)
     return [by_step[t] for t in range(steps, 0, -1)], graph, values  # k = 0, 1, ...
 
 

@@ -67,8 +67,8 @@ def _vanishing_plot(visualize, out_dir):
         model.load_state_dict({**model.state_dict(), "W": w, "b": np.zeros(16)})
         g = model.recurrence().unroll(steps)
         values = {"x": np.full((steps, 1, 1), 0.05), **model.state_dict()}
-        norms = visualize.gradient_norms(Graph({"loss": F.sum(g.outputs["h_final"])}), values)
-        by_step = {n.step: v for n, v in norms.items() if n.name == f"h@{n.step}"}
+        by_step = visualize.state_gradient_norms(Graph({"loss": F.sum(g.outputs["h_final"])}),
+                                                 values)
         ks = np.arange(steps)
         series[f"tanh RNN, radius {radius}"] = (ks, [by_step[steps - k] for k in ks])
         series[f"{radius}^k"] = (ks, by_step[steps] * radius ** ks)

@@ -92,6 +92,7 @@ def test_gradient_flow_colours_vanishing_gradients_and_has_a_legend():
     vals = {**EXACT, "W": EXACT["W"] * 0.2, "x": np.ones((8, 2, 1))}
     norms = visualize.gradient_norms(lg, vals)
     h = {n.step: norms[n] for n in lg.nodes if n.name and n.name.startswith("h@")}
+    assert visualize.state_gradient_norms(lg, vals) == h and len(h) == 8
     assert h[8] > h[1] == 0.0 or h[8] > h[1]  # contracting W: earlier states matter less
     src = visualize.gradient_flow(lg, vals, max_steps=None).source
     assert "cluster_legend" in src and "|dL/dx| (log)" in src

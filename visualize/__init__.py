@@ -7,10 +7,11 @@ writes the source without it).
 
 from .diff import passes_diff
 from .folded import folded
-from .gradients import gradient_flow, gradient_norms
+from .gradients import gradient_flow, gradient_norms, state_gradient_norms
 from .output import dot_available, write, write_svg
 from .plot import line_plot, piano_roll
 from .unrolled import unrolled
 
-__all__ = ["folded", "unrolled", "gradient_flow", "gradient_norms", "passes_diff", "write",
+__all__ = ["folded", "unrolled", "gradient_flow", "gradient_norms", "state_gradient_norms",
+           "passes_diff", "write",
            "write_svg", "dot_available", "line_plot", "piano_roll"]

@@ -4,7 +4,7 @@ flowing back along it, so vanishing and exploding gradients show at a glance."""
 from __future__ import annotations
 
 import math
-from typing import Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import graphviz
 import numpy as np
@@ -16,7 +16,7 @@ from graphrnn.ir import Graph
 from .style import CLUSTER, ZERO, scale_colour
 from .unrolled import draw_graph
 
-__all__ = ["gradient_flow", "gradient_norms"]
+__all__ = ["gradient_flow", "gradient_norms", "state_gradient_norms"]
 
 
 def gradient_norms(graph: Graph, values: Mapping, loss: Optional[str] = None,
@@ -38,6 +38,16 @@ def gradient_norms(graph: Graph, values: Mapping, loss: Optional[str] = None,
     out = gr.evaluate(g, inputs, params, dims)
     return {n: float(np.linalg.norm(np.asarray(out[f"a{i}"], dtype=np.float64)))
             for i, n in enumerate(keys)}
+
+
+def state_gradient_norms(graph: Graph, values: Mapping, state: str = "h",
+                         loss: Optional[str] = None,
+                         dims: Optional[Mapping[str, int]] = None) -> Dict[int, float]:
+    """``{t: ||d loss / d state[t]||}`` for an unrolled recurrence (its ``state@t`` values):
+    how much gradient reaches back to each step."""
+    norms = gradient_norms(graph, values, loss, dims)
+    return {n.step: v for n, v in norms.items() if n.step is not None
+            and n.name == f"{state}@{n.step}"}
 
 
 def gradient_flow(graph: Graph, values: Mapping, loss: Optional[str] = None,
