@@ -26,7 +26,7 @@ import numpy as np
 
 from .backends import get_backend
 from .evaluate import EvaluationError, bind_values
-from .ir import Graph, Node, gc_paused
+from .ir import Graph, Node, compact_intern, gc_paused
 from .ops.shape_ops import IndexKey
 from .passes import optimize
 from .shapes import resolve
@@ -356,6 +356,10 @@ def _assemble(lines: List[str], header: str, scope: dict, name: str):
         for ln in chunk:
             for m in _USE.finditer(ln):
                 later_use[int(m.group(1))] = max(later_use.get(int(m.group(1)), -1), k)
+    handed: Dict[int, List[int]] = {}  # chunk -> values it defines for later chunks
+    for v, d in sorted(defined_in.items()):
+        if later_use.get(v, d) > d:
+            handed.setdefault(d, []).append(v)
     driver = ["def program(I, P, B, V, S):", header, "    R = {}"]
     driver += [f"    {'return ' if k == len(chunks) - 1 else ''}part{k}(I, P, B, V, S, R)"
                for k in range(len(chunks))]
@@ -365,8 +369,7 @@ def _assemble(lines: List[str], header: str, scope: dict, name: str):
     for k, chunk in enumerate(chunks):
         uses = sorted({int(m.group(1)) for ln in chunk for m in _USE.finditer(ln)})
         loads = [f"    v{v} = R[{v}]" for v in uses if defined_in.get(v, k) < k]
-        stores = [f"    R[{v}] = v{v}" for v in sorted(v for v, d in defined_in.items()
-                                                       if d == k and later_use.get(v, k) > k)]
+        stores = [f"    R[{v}] = v{v}" for v in handed.get(k, ())]
         body = [f"def part{k}(I, P, B, V, S, R):"] + loads + ["    " + ln for ln in chunk] + stores
         text = "\n".join(body) + "\n"
         offsets.append(total)
@@ -405,6 +408,7 @@ class Program:
         scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": low.consts}
         self.source, self._parts = _assemble(low.lines, header, scope, self.graph.name)
         self._fn = scope["program"]
+        del low.lines  # the source says it all; the list of lines would double it
         self._names = list(self.graph.outputs)
         self._plans: Dict[tuple, tuple] = {}
         self._order = low.nodes if keep_graph else None
@@ -419,6 +423,7 @@ class Program:
         if plan is not None:
             return plan
         xp, low = self.backend.xp, self._low
+        compact_intern()  # the graph that was compiled is usually gone by the first call
         bufs = [xp.empty(resolve(shape, env), dtype=dtype) for shape, dtype in low.buffers]
         for b, value in low.fill_values.items():
             bufs[b].fill(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import weakref
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -38,11 +39,16 @@ def dtype_name(dtype) -> str:
 
 def _attr_key(value):
     """A hashable key for an attribute value that tells 0.0 from -0.0 and 1 from 1.0."""
+    t = type(value)
+    if t is int or t is str:  # the common case (axes, index keys), without recursion
+        return (t, value)
+    if t is tuple:
+        return tuple([_attr_key(v) for v in value])
     if isinstance(value, float):
-        return ("f", value.hex())
+        return (float, value.hex())
     if isinstance(value, tuple):
-        return tuple(_attr_key(v) for v in value)
-    return (type(value).__name__, value)
+        return tuple([_attr_key(v) for v in value])
+    return (t, value)
 
 
 @contextlib.contextmanager
@@ -58,6 +64,16 @@ def gc_paused():
     finally:
         if was:
             gc.enable()
+
+
+def compact_intern() -> None:
+    """Shrink the hash-consing table to the nodes still alive.
+
+    A dict keeps the size it grew to; after a long unrolling has been compiled and dropped,
+    the table would keep megabytes of empty slots (about 100 bytes per node ever alive)."""
+    global _INTERN
+    if sys.getsizeof(_INTERN.data) > 256 * (len(_INTERN.data) + 4096):
+        _INTERN = weakref.WeakValueDictionary(_INTERN)
 
 
 def push_meta(meta: dict) -> None:
@@ -87,13 +103,14 @@ class Node:
     """
 
     __slots__ = ("op", "args", "attrs", "shape", "dtype", "name", "step", "origin",
-                 "_key", "_hash", "__weakref__")
+                 "_key", "__weakref__")
 
     def __new__(cls, op, args: Tuple["Node", ...], attrs: Tuple[Tuple[str, object], ...],
                 shape: Shape, dtype):
-        dtype = np.dtype(dtype)
+        if not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)
         key = (op.name, tuple(map(id, args)),
-               tuple([(k, _attr_key(v)) for k, v in attrs]), shape, dtype.str)
+               tuple([(k, _attr_key(v)) for k, v in attrs]) if attrs else (), shape, dtype.str)
         node = _INTERN.get(key)
         if node is not None:
             return node
@@ -108,7 +125,6 @@ class Node:
         _set_step(node, meta.get("step"))
         _set_origin(node, meta.get("origin"))
         _set_key(node, key)
-        _set_hash(node, hash(key))
         _INTERN[key] = node
         return node
 
@@ -122,11 +138,10 @@ class Node:
     def __setattr__(self, name, value):
         raise AttributeError(f"Node is immutable (tried to set {name!r}); use tag() for metadata")
 
-    def __hash__(self):
-        return self._hash
-
-    # Equality is identity (hash-consing makes it structural); see ``equal`` for elementwise.
+    # Equality and hashing are identity (hash-consing makes them structural); see ``equal``
+    # for the elementwise comparison.
     __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def tag(self, name: Optional[str] = None, step: Optional[int] = None,
             origin: Optional[str] = None) -> "Node":
@@ -168,8 +183,8 @@ class Node:
 
 
 (_set_op, _set_args, _set_attrs, _set_shape, _set_dtype, _set_name, _set_step, _set_origin,
- _set_key, _set_hash) = (Node.__dict__[s].__set__ for s in (
-    "op", "args", "attrs", "shape", "dtype", "name", "step", "origin", "_key", "_hash"))
+ _set_key) = (Node.__dict__[s].__set__ for s in (
+    "op", "args", "attrs", "shape", "dtype", "name", "step", "origin", "_key"))
 
 
 def toposort(roots: Iterable[Node]) -> List[Node]:

@@ -32,15 +32,19 @@ def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = ""
     of replacements."""
     new: Dict[Node, Node] = {}
     count = 0
+    same = True
     for n in graph.nodes:
-        m = rebuild(n, tuple(new[a] for a in n.args))
+        m = rebuild(n, tuple([new[a] for a in n.args])) if n.args else n
         r = rule(m)
         if r is not None and r is not m:
             if r.shape != m.shape or r.dtype != m.dtype:
                 raise ShapeError(f"pass {name}: rewrote {m.label()} into {r.label()}")
             m = same_meta(r, m)
             count += 1
+        same = same and m is n
         new[n] = m
+    if same:  # nothing changed: the graph (and its order) stands
+        return graph, 0
     return Graph({k: new[v] for k, v in graph.outputs.items()}, name=graph.name), count
 
 
