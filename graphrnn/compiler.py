@@ -13,6 +13,10 @@ writing into preallocated buffers (``out=``) so a call allocates next to nothing
 
 Buffers are planned per binding of the symbolic sizes (per batch size) and cached; the
 generated source is the same for every batch size and is shown by ``program.source``.
+
+Backends that compile kernels (CuPy) get fused elementwise groups instead of in-place
+chains: each group is one generated kernel (:mod:`graphrnn.fusion`), called from the
+program as ``E[k](inputs..., outputs...)``; ``program.cuda_source`` shows their CUDA.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 from .backends import get_backend
 from .evaluate import EvaluationError, bind_values
+from .fusion import FusedKernel, kernels_source, plan_fusion
 from .ir import Graph, Node, compact_intern, gc_paused
 from .ops.shape_ops import IndexKey
 from .passes import optimize
@@ -90,9 +95,17 @@ def schedule(graph: Graph) -> List[Node]:
 class _Lowering:
     """Turns an optimized graph into source lines plus a symbolic buffer plan."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, fuse: bool = False, ufunc_reduce: bool = True):
         self.graph = graph
         self.nodes = schedule(graph)
+        self.ufunc_reduce = ufunc_reduce
+        self.group_of: Dict[Node, List[Node]] = {}
+        self.fused: List[FusedKernel] = []
+        if fuse:
+            self.nodes, groups = plan_fusion(self.nodes)
+            for g in groups:
+                for m in g:
+                    self.group_of[m] = g
         self.order = self.nodes
         self.pos = {n: i for i, n in enumerate(self.nodes)}
         self.lines: List[str] = []
@@ -111,7 +124,7 @@ class _Lowering:
         self._emit()
         # the analysis is only needed while emitting: let it go
         del self.graph, self.pos, self.users, self.root, self.last, self.container, self.outputs
-        del self._box_sizes
+        del self._box_sizes, self.group_of
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -190,9 +203,18 @@ class _Lowering:
                     pool.setdefault((self.buffers[b][0], self.buffers[b][1].str), []).append(b)
 
         chain_prev = None
+        pending: List[Node] = []  # releases held until a fused group has run
         for i, n in enumerate(self.nodes):
             op, v = n.op.name, name[n]
             args = [name[a] for a in n.args]
+            group = self.group_of.get(n)
+            if group is not None:
+                pending.extend(release_at.get(i, ()))
+                if n is group[-1]:
+                    self._emit_group(group, name, owner, alloc)
+                    release(pending)
+                    pending = []
+                continue
             if op == "input":
                 ln.append(f"{v} = I[{n.attr('name')!r}]")
                 continue
@@ -239,17 +261,7 @@ class _Lowering:
                 continue
             # ---- ops that write into a buffer
             if n in self.container:
-                box, idx = self.container[n]
-                if box not in owner:
-                    owner[box] = alloc(box)
-                # a slot is described by sizes, not nodes, so a Program holds no graph
-                sizes = None
-                if box.op.name == "concat":
-                    if box not in self._box_sizes:
-                        self.box_sizes.append(tuple(a.shape[0] for a in box.args))
-                        self._box_sizes[box] = len(self.box_sizes) - 1
-                    sizes = self._box_sizes[box]
-                out = self._view("slot", (owner[box], sizes, idx))
+                out = self._slot_of(n, owner, alloc)
             else:
                 inplace = _INPLACE.get(op, tuple(range(len(n.args))) if op in _UFUNC else ())
                 # storage read by a later step of a multi-step emission must not be overwritten
@@ -301,8 +313,11 @@ class _Lowering:
             else:
                 ln.append(f"{v} = np.matmul({args[0]}, {args[1]}, out={out})")
         elif op in ("sum", "max"):
-            fn = "add" if op == "sum" else "maximum"  # the ufunc's reduce skips a wrapper
-            ln.append(f"{v} = np.{fn}.reduce({args[0]}, axis={_py(n.attr('axes'))}, "
+            if self.ufunc_reduce:  # NumPy: the ufunc's reduce skips a wrapper
+                fn = "add.reduce" if op == "sum" else "maximum.reduce"
+            else:  # CuPy: its reduction kernels
+                fn = "sum" if op == "sum" else "amax"
+            ln.append(f"{v} = np.{fn}({args[0]}, axis={_py(n.attr('axes'))}, "
                       f"keepdims={n.attr('keepdims')}, out={out})")
         elif op == "sum_to_shape":
             g, shape = n.args[0], n.shape
@@ -310,7 +325,8 @@ class _Lowering:
             axes = tuple(range(lead)) + tuple(lead + j for j, d in enumerate(shape)
                                               if d == 1 and g.shape[lead + j] != 1)
             kept = self._view_of(out, (1,) * lead + tuple(shape))
-            ln.append(f"np.add.reduce({args[0]}, axis={axes!r}, keepdims=True, out={kept}); "
+            fn = "add.reduce" if self.ufunc_reduce else "sum"
+            ln.append(f"np.{fn}({args[0]}, axis={axes!r}, keepdims=True, out={kept}); "
                       f"{v} = {out}")
         elif op in ("stack", "concat"):
             placed = [self.container.get(a, (None,))[0] is n for a in n.args]
@@ -323,6 +339,40 @@ class _Lowering:
             ln.append(f"{v} = {out}; {v}.fill(0); {v}{_key_literal(n.attr('key'))} = {args[0]}")
         else:  # pragma: no cover - every _OUT_OPS entry is handled above
             raise NotImplementedError(op)
+
+    def _slot_of(self, n: Node, owner, alloc) -> str:
+        """The planned view of ``n``'s slot in its stack / first-axis concat (``V[k]``)."""
+        box, idx = self.container[n]
+        if box not in owner:
+            owner[box] = alloc(box)
+        # a slot is described by sizes, not nodes, so a Program holds no graph
+        sizes = None
+        if box.op.name == "concat":
+            if box not in self._box_sizes:
+                self.box_sizes.append(tuple(a.shape[0] for a in box.args))
+                self._box_sizes[box] = len(self.box_sizes) - 1
+            sizes = self._box_sizes[box]
+        return self._view("slot", (owner[box], sizes, idx))
+
+    def _emit_group(self, group: List[Node], name: Dict[Node, str], owner, alloc):
+        """One fused kernel for ``group``: its outputs get buffers (or stack slots) first,
+        so no output shares memory with an input the kernel still reads."""
+        members = set(group)
+        needed = {m for m in group if m in self.outputs
+                  or any(u not in members for u in self.users[m])}
+        kernel = FusedKernel(f"grnn_k{len(self.fused)}", group, needed)
+        self.fused.append(kernel)
+        outs = []
+        for m in kernel.outputs:
+            if m in self.container:
+                outs.append(f"{name[m]} = {self._slot_of(m, owner, alloc)}")
+            else:
+                owner[m] = alloc(m)
+                outs.append(f"{name[m]} = B[{owner[m]}]")
+        call = ", ".join([name[a] for a in kernel.inputs] + [name[m] for m in kernel.outputs])
+        ops = " ".join(m.op.name for m in group)
+        self.lines.append("; ".join(outs + [f"E[{len(self.fused) - 1}]({call})"])
+                          + f"  # fused: {ops}")
 
     def _view_of(self, out: str, shape) -> str:
         """A planned reshaped view of the buffer or slot ``out`` (``B[k]`` or ``V[j]``)."""
@@ -401,11 +451,17 @@ class Program:
         self.backend = get_backend(backend)
         self.graph, self.report = optimize(graph, level, report=True)
         with gc_paused():
-            low = _Lowering(self.graph)
+            low = _Lowering(self.graph, fuse=self.backend.fuses_elementwise,
+                            ufunc_reduce=self.backend.ufunc_reduce)
         self._low = low
+        #: the fused elementwise kernels (on backends that compile kernels), in call order
+        self.kernels: List[FusedKernel] = low.fused
+        fused = (f"{len(low.fused)} fused kernels" if self.backend.fuses_elementwise
+                 else f"{low.fused_chains} fused elementwise links")
         header = (f"    # {self.graph.name}: {len(self.graph)} nodes, {len(low.buffers)} buffers, "
-                  f"{low.fused_chains} fused elementwise links")
-        scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": low.consts}
+                  + fused)
+        scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": low.consts,
+                 "E": self.backend.make_kernels(low.fused) if low.fused else []}
         self.source, self._parts = _assemble(low.lines, header, scope, self.graph.name)
         self._fn = scope["program"]
         del low.lines  # the source says it all; the list of lines would double it
@@ -415,6 +471,8 @@ class Program:
         del low.nodes, low.order
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = _Signature(self.graph)
+            for k in self.kernels:
+                k.drop_nodes()
         self.compile_seconds = time.perf_counter() - t0
 
     def _plan(self, env: Dict[str, int]):
@@ -492,6 +550,11 @@ class Program:
             where += f"  [{node.label()}" + (f", t={node.step}" if node.step is not None else "") \
                 + (f", from {node.origin}" if node.origin else "") + "]"
         return where
+
+    @property
+    def cuda_source(self) -> str:
+        """The CUDA source of the program's fused kernels ("" on backends that do not fuse)."""
+        return kernels_source(self.kernels) if self.kernels else ""
 
     def memory_bytes(self, dims: Mapping[str, int]) -> int:
         """Bytes of planned buffers for the given symbolic sizes (e.g. ``{"B": 32}``)."""

@@ -6,10 +6,26 @@ __all__ = ["Backend", "get_backend", "available_backends"]
 
 
 class Backend:
-    """An array module plus transfers: ``xp``, ``asarray(value, dtype)``, ``to_numpy(array)``."""
+    """An array module plus transfers: ``xp``, ``asarray(value, dtype)``, ``to_numpy(array)``.
+
+    A backend that compiles kernels sets ``fuses_elementwise`` and ``make_kernels``: the
+    compiler then hands it every fused elementwise group (:class:`graphrnn.fusion.FusedKernel`)
+    and calls what it returns as ``kernel(*inputs, *outputs)``, inputs broadcast to the
+    outputs' shape.  ``ufunc_reduce`` says reductions may use ``xp.add.reduce``.
+    """
+
+    fuses_elementwise = False
+    ufunc_reduce = True
 
     def __init__(self, name, xp, to_numpy):
         self.name, self.xp, self._to_numpy = name, xp, to_numpy
+
+    def make_kernels(self, kernels):
+        """Callables for fused kernels (only for backends that fuse)."""
+        raise NotImplementedError(f"the {self.name} backend does not compile fused kernels")
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (a no-op on the CPU)."""
 
     def asarray(self, value, dtype=None):
         """``value`` as an array of this backend (copied to the device when needed)."""
@@ -28,7 +44,9 @@ class Backend:
 
 
 def get_backend(name="numpy") -> Backend:
-    """The backend called ``name`` (``"numpy"``, ``"cupy"``, or ``"auto"``: CuPy when a GPU is usable)."""
+    """The backend called ``name``: ``"numpy"``, ``"cupy"``, ``"auto"`` (CuPy when a GPU is
+    usable, else NumPy) or ``"cuda-host"`` (the CuPy backend's generated kernels compiled for
+    the CPU, to check them without a GPU)."""
     if isinstance(name, Backend):
         return name
     if name == "numpy":
@@ -37,6 +55,9 @@ def get_backend(name="numpy") -> Backend:
     if name == "cupy":
         from .cupy_backend import load
         return load()
+    if name == "cuda-host":
+        from .cuda_host import load as load_host
+        return load_host()
     if name == "auto":
         try:
             from .cupy_backend import load
@@ -44,7 +65,7 @@ def get_backend(name="numpy") -> Backend:
         except RuntimeError:
             from .numpy_backend import BACKEND
             return BACKEND
-    raise ValueError(f"unknown backend {name!r}; choose 'numpy', 'cupy' or 'auto'")
+    raise ValueError(f"unknown backend {name!r}; choose 'numpy', 'cupy', 'auto' or 'cuda-host'")
 
 
 def available_backends():

@@ -1,8 +1,32 @@
-"""The CuPy (GPU) backend: the same kernels, run on CUDA arrays."""
+"""The CuPy (GPU) backend: CUDA arrays, cuBLAS matmuls, one generated kernel per fused group.
+
+Transfers are explicit: :meth:`Backend.asarray` copies host arrays to the device (a
+program's call does it for NumPy inputs), :meth:`Backend.to_numpy` copies results back.
+Parameters already on the device stay there between calls.
+"""
 
 from . import Backend
 
+__all__ = ["load", "CupyBackend"]
+
 _BACKEND = None
+
+
+class CupyBackend(Backend):
+    """CuPy arrays; fused elementwise groups become ``cupy.ElementwiseKernel`` objects."""
+
+    fuses_elementwise = True
+    ufunc_reduce = False
+
+    def make_kernels(self, kernels):
+        """One ``cupy.ElementwiseKernel`` per fused group (compiled by CuPy on first use)."""
+        cp = self.xp
+        return [cp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
+                                     no_return=True) for k in kernels]
+
+    def synchronize(self) -> None:
+        """Wait until the current device has finished its queued work."""
+        self.xp.cuda.get_current_stream().synchronize()
 
 
 def load() -> Backend:
@@ -21,5 +45,5 @@ def load() -> Backend:
         raise RuntimeError(f"the cupy backend found no usable GPU: {e}") from None
     if count < 1:
         raise RuntimeError("the cupy backend found no GPU (cudaGetDeviceCount() == 0)")
-    _BACKEND = Backend("cupy", cupy, cupy.asnumpy)
+    _BACKEND = CupyBackend("cupy", cupy, cupy.asnumpy)
     return _BACKEND

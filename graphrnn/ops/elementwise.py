@@ -85,8 +85,9 @@ def _ew_rule(opname, out_dtype=None, floats=False):
     return rule
 
 
-def _unary(name, kernel, vjp, doc, floats=True):
-    op = register(Op(name, _ew_rule(name, floats=floats), kernel, vjp, elementwise=True, doc=doc))
+def _unary(name, kernel, vjp, doc, floats=True, cuda=None):
+    op = register(Op(name, _ew_rule(name, floats=floats), kernel, vjp, elementwise=True, doc=doc,
+                     cuda=cuda))
 
     def build(x: Node) -> Node:
         return apply(op, x)
@@ -95,8 +96,8 @@ def _unary(name, kernel, vjp, doc, floats=True):
     return build
 
 
-def _binary(name, kernel, vjp, doc):
-    op = register(Op(name, _ew_rule(name), kernel, vjp, elementwise=True, doc=doc))
+def _binary(name, kernel, vjp, doc, cuda=None):
+    op = register(Op(name, _ew_rule(name), kernel, vjp, elementwise=True, doc=doc, cuda=cuda))
 
     def build(a, b) -> Node:
         return apply(op, *_prepare(name, a, b))
@@ -106,19 +107,21 @@ def _binary(name, kernel, vjp, doc):
 
 
 # ---------------------------------------------------------------- arithmetic
-add = _binary("add", lambda xp, a, b: a + b, lambda n, g: (g, g), "a + b")
-sub = _binary("sub", lambda xp, a, b: a - b, lambda n, g: (g, neg(g)), "a - b")
+add = _binary("add", lambda xp, a, b: a + b, lambda n, g: (g, g), "a + b", cuda="{0} + {1}")
+sub = _binary("sub", lambda xp, a, b: a - b, lambda n, g: (g, neg(g)), "a - b", cuda="{0} - {1}")
 mul = _binary("mul", lambda xp, a, b: a * b,
-              lambda n, g: (mul(g, n.args[1]), mul(g, n.args[0])), "a * b")
+              lambda n, g: (mul(g, n.args[1]), mul(g, n.args[0])), "a * b", cuda="{0} * {1}")
 div = _binary("div", lambda xp, a, b: a / b,
-              lambda n, g: (div(g, n.args[1]), neg(mul(g, div(n, n.args[1])))), "a / b")
-neg = _unary("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False)
+              lambda n, g: (div(g, n.args[1]), neg(mul(g, div(n, n.args[1])))), "a / b",
+              cuda="{0} / {1}")
+neg = _unary("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False, cuda="-{0}")
 
 # ---------------------------------------------------------------- activations / math
-exp = _unary("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x")
-log = _unary("log", lambda xp, x: xp.log(x), lambda n, g: (div(g, n.args[0]),), "natural log")
+exp = _unary("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x", cuda="exp({0})")
+log = _unary("log", lambda xp, x: xp.log(x), lambda n, g: (div(g, n.args[0]),), "natural log",
+             cuda="log({0})")
 tanh = _unary("tanh", lambda xp, x: xp.tanh(x),
-              lambda n, g: (mul(g, sub(1.0, square(n))),), "hyperbolic tangent")
+              lambda n, g: (mul(g, sub(1.0, square(n))),), "hyperbolic tangent", cuda="tanh({0})")
 
 
 def _sigmoid_kernel(xp, x):
@@ -127,13 +130,16 @@ def _sigmoid_kernel(xp, x):
 
 
 sigmoid = _unary("sigmoid", _sigmoid_kernel,
-                 lambda n, g: (mul(g, mul(n, sub(1.0, n))),), "1 / (1 + e ** -x), stable")
+                 lambda n, g: (mul(g, mul(n, sub(1.0, n))),), "1 / (1 + e ** -x), stable",
+                 # exp(-x) overflowing to inf gives 1 / inf = 0: stable as it stands
+                 cuda="{T}(1) / ({T}(1) + exp(-{0}))")
 relu = _unary("relu", lambda xp, x: xp.maximum(x, 0),
-              lambda n, g: (where(greater(n.args[0], 0.0), g, zeros_like(g)),), "max(x, 0)")
+              lambda n, g: (where(greater(n.args[0], 0.0), g, zeros_like(g)),), "max(x, 0)",
+              cuda="({0} < {T}(0) ? {T}(0) : {0})")  # NaN stays NaN, as in NumPy
 square = _unary("square", lambda xp, x: x * x,
-                lambda n, g: (mul(g, mul(n.args[0], 2.0)),), "x * x")
+                lambda n, g: (mul(g, mul(n.args[0], 2.0)),), "x * x", cuda="{0} * {0}")
 sqrt = _unary("sqrt", lambda xp, x: xp.sqrt(x),
-              lambda n, g: (div(g, mul(n, 2.0)),), "square root")
+              lambda n, g: (div(g, mul(n, 2.0)),), "square root", cuda="sqrt({0})")
 
 
 def _pow_rule(x, *, exponent):
@@ -144,7 +150,7 @@ def _pow_rule(x, *, exponent):
 register(Op("pow", _pow_rule, lambda xp, x, *, exponent: x ** exponent,
             lambda n, g: (mul(g, mul(pow(n.args[0], n.attr("exponent") - 1),
                                      n.attr("exponent"))),),
-            elementwise=True, doc="x ** p for a constant p"))
+            elementwise=True, doc="x ** p for a constant p", cuda="pow({0}, {T}({exponent!r}))"))
 
 
 def pow(x: Node, exponent) -> Node:
@@ -160,9 +166,10 @@ def pow(x: Node, exponent) -> Node:
 
 
 # ---------------------------------------------------------------- comparisons and logic
-def _compare(name, kernel):
+def _compare(name, kernel, symbol):
     op = register(Op(name, _ew_rule(name, out_dtype=bool), kernel, None, elementwise=True,
-                     doc=f"elementwise {name}, a bool mask (not differentiable)"))
+                     doc=f"elementwise {name}, a bool mask (not differentiable)",
+                     cuda="{0} " + symbol + " {1}"))
 
     def build(a, b) -> Node:
         return apply(op, *_prepare(name, a, b))
@@ -171,12 +178,12 @@ def _compare(name, kernel):
     return build
 
 
-greater = _compare("greater", lambda xp, a, b: a > b)
-less = _compare("less", lambda xp, a, b: a < b)
-greater_equal = _compare("greater_equal", lambda xp, a, b: a >= b)
-less_equal = _compare("less_equal", lambda xp, a, b: a <= b)
-equal = _compare("equal", lambda xp, a, b: a == b)
-not_equal = _compare("not_equal", lambda xp, a, b: a != b)
+greater = _compare("greater", lambda xp, a, b: a > b, ">")
+less = _compare("less", lambda xp, a, b: a < b, "<")
+greater_equal = _compare("greater_equal", lambda xp, a, b: a >= b, ">=")
+less_equal = _compare("less_equal", lambda xp, a, b: a <= b, "<=")
+equal = _compare("equal", lambda xp, a, b: a == b, "==")
+not_equal = _compare("not_equal", lambda xp, a, b: a != b, "!=")
 
 
 def _bool_rule(name):
@@ -190,11 +197,11 @@ def _bool_rule(name):
 
 
 register(Op("logical_not", _bool_rule("logical_not"), lambda xp, a: ~a, elementwise=True,
-            doc="elementwise not of a bool mask"))
+            doc="elementwise not of a bool mask", cuda="!{0}"))
 register(Op("logical_and", _bool_rule("logical_and"), lambda xp, a, b: a & b, elementwise=True,
-            doc="elementwise and of bool masks"))
+            doc="elementwise and of bool masks", cuda="{0} && {1}"))
 register(Op("logical_or", _bool_rule("logical_or"), lambda xp, a, b: a | b, elementwise=True,
-            doc="elementwise or of bool masks"))
+            doc="elementwise or of bool masks", cuda="{0} || {1}"))
 
 
 def logical_not(a: Node) -> Node:
@@ -227,7 +234,8 @@ def _where_vjp(n, g):
 
 
 register(Op("where", _where_rule, lambda xp, c, a, b: xp.where(c, a, b), _where_vjp,
-            elementwise=True, doc="select a where the mask is true, else b"))
+            elementwise=True, doc="select a where the mask is true, else b",
+            cuda="({0} ? {1} : {2})"))
 
 
 def where(cond: Node, a, b) -> Node:
@@ -250,7 +258,7 @@ def _cast_vjp(n, g):
 
 register(Op("cast", lambda x, *, dtype: (x.shape, dtype),
             lambda xp, x, *, dtype: x.astype(dtype), _cast_vjp, elementwise=True,
-            doc="convert to another dtype"))
+            doc="convert to another dtype", cuda="({T})({0})"))
 
 
 def cast(x: Node, dtype) -> Node:
@@ -278,7 +286,8 @@ def _add_n_kernel(xp, *xs):
 
 
 register(Op("add_n", _ew_rule("add_n"), _add_n_kernel, lambda n, g: (g,) * len(n.args),
-            elementwise=True, doc="the sum of n equally shaped terms (gradient accumulation)"))
+            elementwise=True, doc="the sum of n equally shaped terms (gradient accumulation)",
+            cuda="+"))  # n-ary: the fusion joins its arguments with " + "
 
 
 def add_n(xs) -> Node:

@@ -24,16 +24,20 @@ class Op:
 
     ``vjp(node, g)`` returns one gradient node (or ``None``) per argument.
     ``elementwise`` marks ops whose output element depends only on the same element
-    of each (equally shaped) argument, for fusion.
+    of each (equally shaped) argument, for fusion.  ``cuda`` is such an op's scalar
+    C++ expression for fused GPU kernels: ``{0}``, ``{1}``... name the arguments, ``{T}``
+    the result's C type and ``{attr}`` an attribute (``"tanh({0})"``).
     """
 
-    __slots__ = ("name", "shape_rule", "kernel", "vjp", "elementwise", "wants_shape", "doc")
+    __slots__ = ("name", "shape_rule", "kernel", "vjp", "elementwise", "wants_shape", "doc",
+                 "cuda")
 
     def __init__(self, name: str, shape_rule: Callable, kernel: Callable,
                  vjp: Optional[Callable] = None, *, elementwise: bool = False,
-                 wants_shape: bool = False, doc: str = ""):
+                 wants_shape: bool = False, doc: str = "", cuda: Optional[str] = None):
         self.name, self.shape_rule, self.kernel, self.vjp = name, shape_rule, kernel, vjp
         self.elementwise, self.wants_shape, self.doc = elementwise, wants_shape, doc
+        self.cuda = cuda
 
     @property
     def differentiable(self) -> bool:

@@ -1,0 +1,176 @@
+"""Elementwise fusion for kernel backends: the plan keeps groups convex and values exact, the
+generated CUDA compiles with nvcc and, run on the host, agrees with the NumPy backend."""
+
+import shutil
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+
+import graphrnn as gr
+from graphrnn.backends import Backend
+from graphrnn.backends import cupy_backend
+from graphrnn.backends.cuda_host import compile_source
+from graphrnn.fusion import FusedKernel, fusable, kernels_source, plan_fusion
+from graphrnn.models import GRU, LSTM, RNN
+
+from .strategies import F64, expression_dags, recurrences
+
+NVCC = shutil.which("nvcc")
+needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+
+
+class _Interpreted(Backend):
+    """NumPy arrays with fused groups run op by op (FusedKernel.evaluate): the compiler's
+    fusion path, checked quickly on random graphs without compiling any C++."""
+
+    fuses_elementwise = True
+
+    def make_kernels(self, kernels):
+        def call(k, *arrays):
+            n = len(k.input_dtypes)
+            for out, value in zip(arrays[n:], k.evaluate(np, *arrays[:n])):
+                np.copyto(out, value)
+        return [lambda *a, k=k: call(k, *a) for k in kernels]
+
+
+INTERPRETED = _Interpreted("interpreted", np, np.asarray)
+
+
+def _grad(graph):
+    return gr.grad_graph(graph, wrt=[k for k, v in {**graph.inputs, **graph.params}.items()
+                                     if v.dtype.kind == "f"], loss="loss")
+
+
+def _agree(graph, inputs, params, backend, dims=None, rtol=1e-10):
+    want = gr.compile(graph)(inputs, params, dims)
+    program = gr.compile(graph, backend=backend)
+    got = program(inputs, params, dims)
+    for k in want:  # relative to each array's scale: float32 sums cancel in small entries
+        scale = float(np.max(np.abs(want[k]))) if np.size(want[k]) else 0.0
+        np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=rtol * scale + 1e-12,
+                                   err_msg=k)
+    return program
+
+
+def _check_plan(graph):
+    """Every fusable node is in exactly one group; groups are convex, one shape, consecutive."""
+    nodes = gr.compiler.schedule(graph)
+    order, groups = plan_fusion(nodes)
+    assert sorted(map(id, order)) == sorted(map(id, nodes))
+    seen = set()
+    for n in order:  # topological
+        assert all(a in seen for a in n.args)
+        seen.add(n)
+    where = {n: i for i, n in enumerate(order)}
+    members = [m for g in groups for m in g]
+    assert len(members) == len(set(members)) == sum(map(fusable, nodes))
+    for g in groups:
+        assert len({m.shape for m in g}) == 1
+        assert [where[m] for m in g] == list(range(where[g[0]], where[g[0]] + len(g)))
+    return groups
+
+
+@given(dag=expression_dags())
+def test_fused_programs_match_on_random_dags(dag):
+    loss, inputs, params, description = dag
+    note(description)
+    graph = _grad(gr.Graph({"loss": loss}))
+    _check_plan(gr.optimize(graph))
+    _agree(graph, inputs, params, INTERPRETED)
+
+
+@given(case=recurrences())
+def test_fused_programs_match_on_random_recurrences(case):
+    graph, inputs, params, description = case
+    note(description)
+    graph = _grad(graph)
+    _check_plan(gr.optimize(graph))
+    _agree(graph, inputs, params, INTERPRETED, dims={"B": 2})
+
+
+def _model_step(cls, dtype, T=5, B=3, D=4, H=6, mask=False):
+    model = cls(D, H, dtype=dtype, seed=0)
+    g = model.graph(T, mask=mask)
+    loss = gr.add_n([gr.sum(v * v) for v in g.outputs.values()])
+    dg = gr.grad_graph(gr.Graph({"loss": loss}), loss="loss")
+    rng = np.random.default_rng(1)
+    inputs = {"input": rng.normal(size=(T, B, D)).astype(dtype)}
+    if mask:  # padded sequences of lengths T, 2, 1 (where() in every step)
+        inputs["mask"] = np.arange(T)[:, None] < np.array([T, 2, 1][:B])[None, :]
+    return dg, inputs, model.state_dict()
+
+
+def test_an_lstm_step_becomes_few_kernels_with_several_outputs():
+    dg, inputs, params = _model_step(LSTM, F64, T=4)
+    program = _agree(dg, inputs, params, INTERPRETED)
+    forward = [k for k in program.kernels if "tanh" in k.operation and "exp" in k.operation]
+    # one kernel per forward step computes all four gates, c[t] and h[t], and writes
+    # the activations the backward pass reads
+    assert len(forward) == 4
+    assert all(len(k.output_dtypes) >= 4 for k in forward)
+    assert len(program.kernels) <= 4 * 4 + 4
+    assert "E[" in program.source and "fused:" in program.source
+
+
+@needs_nvcc
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_generated_cuda_compiles_with_nvcc_and_agrees_on_the_host(cls, dtype, rtol):
+    dg, inputs, params = _model_step(cls, dtype, mask=cls is GRU)
+    program = _agree(dg, inputs, params, "cuda-host", rtol=rtol)
+    assert "__global__ void grnn_k0(" in program.cuda_source
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler")
+def test_the_kernels_also_build_with_a_plain_cpp_compiler():
+    dg, inputs, params = _model_step(GRU, F64, T=2)
+    program = gr.compile(dg, backend=INTERPRETED)
+    lib = compile_source(program.cuda_source, shutil.which("c++"))
+    assert hasattr(lib, "grnn_k0_host")
+
+
+def test_kernel_source_reads_like_the_math():
+    x = gr.input("x", ("B", 3), F64)
+    y = gr.tanh(x) * 0.5 + gr.sigmoid(x)
+    nodes = gr.compiler.schedule(gr.Graph({"y": y}))
+    _, groups = plan_fusion(nodes)
+    (group,) = groups
+    k = FusedKernel("k", group, {y})
+    assert k.in_params == "float64 x0" and k.out_params == "float64 y0"
+    assert "tanh(x0)" in k.operation and "* 0.5" in k.operation and "exp(-x0)" in k.operation
+    v = np.linspace(-3, 3, 7)
+    np.testing.assert_allclose(k.evaluate(np, v)[0], np.tanh(v) * 0.5 + 1 / (1 + np.exp(-v)))
+    assert "__global__ void k(" in kernels_source([k])
+
+
+def test_the_cupy_backend_builds_elementwise_kernels_from_the_plan():
+    made = []
+
+    class FakeKernel:
+        def __init__(self, *args, **kw):
+            made.append((args, kw))
+
+    fake = types.SimpleNamespace(ElementwiseKernel=FakeKernel)
+    backend = cupy_backend.CupyBackend("cupy", fake, None)
+    dg, _, _ = _model_step(RNN, F64, T=2)
+    program = gr.compile(dg, backend=INTERPRETED)
+    backend.make_kernels(program.kernels)
+    assert len(made) == len(program.kernels)
+    (in_params, out_params, operation, name), kw = made[0]
+    k = program.kernels[0]
+    assert (in_params, out_params, operation, name) == (k.in_params, k.out_params,
+                                                        k.operation, k.name)
+    assert kw == {"no_return": True}
+
+
+def test_backends_say_what_is_missing(monkeypatch):
+    assert gr.get_backend("cuda-host").fuses_elementwise
+    assert not gr.get_backend("numpy").fuses_elementwise
+    if "cupy" not in gr.available_backends():
+        with pytest.raises(RuntimeError, match="pip install 'graphrnn\\[cuda\\]'"):
+            gr.get_backend("cupy")
+        assert gr.get_backend("auto").name == "numpy"
+    with pytest.raises(ValueError, match="'cuda-host'"):
+        gr.get_backend("tpu")
