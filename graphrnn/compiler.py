@@ -28,7 +28,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .backends import get_backend
+from .backends import Backend, get_backend
 from .evaluate import EvaluationError, bind_values
 from .fusion import FusedKernel, kernels_source, plan_fusion
 from .ir import Graph, Node, compact_intern, gc_paused
@@ -101,6 +101,7 @@ class _Lowering:
         self.ufunc_reduce = ufunc_reduce
         self.group_of: Dict[Node, List[Node]] = {}
         self.fused: List[FusedKernel] = []
+        self._kernel_ids: Dict[tuple, int] = {}
         if fuse:
             self.nodes, groups = plan_fusion(self.nodes)
             for g in groups:
@@ -124,7 +125,7 @@ class _Lowering:
         self._emit()
         # the analysis is only needed while emitting: let it go
         del self.graph, self.pos, self.users, self.root, self.last, self.container, self.outputs
-        del self._box_sizes, self.group_of
+        del self._box_sizes, self.group_of, self._kernel_ids
 
     # ------------------------------------------------------------ analysis
     def _plan(self):
@@ -361,7 +362,12 @@ class _Lowering:
         needed = {m for m in group if m in self.outputs
                   or any(u not in members for u in self.users[m])}
         kernel = FusedKernel(f"grnn_k{len(self.fused)}", group, needed)
-        self.fused.append(kernel)
+        # every step of a recurrence fuses into the same code: one kernel serves them all
+        text = (kernel.in_params, kernel.out_params, kernel.operation)
+        k = self._kernel_ids.get(text)
+        if k is None:
+            k = self._kernel_ids[text] = len(self.fused)
+            self.fused.append(kernel)
         outs = []
         for m in kernel.outputs:
             if m in self.container:
@@ -371,7 +377,7 @@ class _Lowering:
                 outs.append(f"{name[m]} = B[{owner[m]}]")
         call = ", ".join([name[a] for a in kernel.inputs] + [name[m] for m in kernel.outputs])
         ops = " ".join(m.op.name for m in group)
-        self.lines.append("; ".join(outs + [f"E[{len(self.fused) - 1}]({call})"])
+        self.lines.append("; ".join(outs + [f"E[{k}]({call})"])
                           + f"  # fused: {ops}")
 
     def _view_of(self, out: str, shape) -> str:
@@ -442,13 +448,23 @@ class Program:
     ``program.source`` is the generated Python; ``program.report`` what the passes did;
     ``program.graph`` the optimized graph.  Results are fresh arrays unless ``copy=False``,
     which returns views of the program's buffers, valid until its next call.
+
+    ``cuda_graph=True`` (CuPy) captures the whole call as a CUDA graph on the first call per
+    batch size and replays it afterwards: inputs and parameters are copied into arrays the
+    program owns, and no Python runs per kernel.
     """
 
-    def __init__(self, graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True):
+    def __init__(self, graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True,
+                 cuda_graph: bool = False):
         t0 = time.perf_counter()
+        self.cuda_graph = cuda_graph
+        self._replays: Dict[tuple, tuple] = {}
         # what a call is checked against: the graph as written (its leaves, not its nodes)
         self.source_graph = _Signature(graph)
         self.backend = get_backend(backend)
+        if cuda_graph and type(self.backend).capture is Backend.capture:
+            raise ValueError(f"cuda_graph=True needs a backend that captures CUDA graphs "
+                             f"(backend='cupy'), not {self.backend.name!r}")
         self.graph, self.report = optimize(graph, level, report=True)
         with gc_paused():
             low = _Lowering(self.graph, fuse=self.backend.fuses_elementwise,
@@ -523,13 +539,32 @@ class Program:
         values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
         bufs, views, shapes = self._plan(env)
         try:
-            outs = self._fn(values, values, bufs, views, shapes)
+            if self.cuda_graph:
+                outs = self._replay(env, values, bufs, views, shapes)
+            else:
+                outs = self._fn(values, values, bufs, views, shapes)
         except Exception as e:
             raise EvaluationError(f"program {self.graph.name!r}, {self._where(e)}: "
                                   f"{type(e).__name__}: {e}") from e
         if copy:
             outs = [o.copy() for o in outs]
         return dict(zip(self._names, outs))
+
+    def _replay(self, env, values, bufs, views, shapes):
+        """One call as a replay of the captured graph for this binding (captured first)."""
+        key = tuple(sorted(env.items()))
+        state = self._replays.get(key)
+        if state is None:
+            staged = {k: v.copy() for k, v in values.items()}  # the addresses the graph reads
+            launch, outs = self.backend.capture(
+                lambda: self._fn(staged, staged, bufs, views, shapes))
+            state = self._replays[key] = (staged, launch, outs)
+        else:
+            xp = self.backend.xp
+            for k, v in values.items():
+                xp.copyto(state[0][k], v)
+        state[1]()
+        return state[2]
 
     def _where(self, e: BaseException) -> str:
         """The generated line (and the node it computes) where ``e`` was raised."""
@@ -562,9 +597,12 @@ class Program:
                    for s, d in self._low.buffers)
 
 
-def compile(graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True) -> Program:
-    """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program.
+def compile(graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True,
+            cuda_graph: bool = False) -> Program:
+    """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program for
+    ``backend`` (``"numpy"``, ``"cupy"``, ``"auto"``, ``"cuda-host"``).
 
     ``keep_graph=False`` drops the optimized graph once compiled (``program.graph`` then only
-    names the leaves), which saves memory on long unrollings."""
-    return Program(graph, level, backend, keep_graph)
+    names the leaves), which saves memory on long unrollings.  ``cuda_graph=True`` replays
+    each call as a captured CUDA graph (CuPy only)."""
+    return Program(graph, level, backend, keep_graph, cuda_graph)

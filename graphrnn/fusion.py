@@ -26,7 +26,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .ir import Node
-from .passes.deps import reaches
 from .passes.rewrite import constant_value
 
 __all__ = ["FusedKernel", "plan_fusion", "fusable", "C_TYPES", "kernels_source"]
@@ -61,15 +60,18 @@ def _literal(n: Node) -> Optional[str]:
 
 
 # ---------------------------------------------------------------------------- planning
+#: How far (in scheduled nodes) a node may stand from a group and still join it.
+WINDOW = 64
+
 def plan_fusion(nodes: Sequence[Node], outputs: Sequence[Node] = ()
                 ) -> Tuple[List[Node], List[List[Node]]]:
     """Group fusable nodes and reorder ``nodes`` (a topological order) to keep groups together.
 
-    A node joins the group of one of its arguments when it has that group's shape, belongs
-    to the same pass (forward or backward: a backward factor such as ``1 - tanh(c)**2``
-    fused into the forward kernel would be stored from the forward to the backward pass)
-    and none of its other arguments depends on the group (so the group stays convex: it
-    can run as one kernel).  Returns ``(order, groups)``: every group's members are consecutive in
+    A node joins the groups of its arguments (merging them) when it has their shape, stood
+    near them in the schedule (within ``WINDOW`` nodes: a backward factor such as
+    ``1 - tanh(c)**2`` fused into the forward kernel would be stored from the forward to the
+    backward pass instead of computed where it is used) and nothing outside the merged group
+    both needs a member and is needed by one (so it stays convex: one kernel runs it).  Returns ``(order, groups)``: every group's members are consecutive in
     ``order``, in topological order; single nodes are groups of one.
     """
     pos = {n: i for i, n in enumerate(nodes)}
@@ -80,11 +82,11 @@ def plan_fusion(nodes: Sequence[Node], outputs: Sequence[Node] = ()
             continue
         joined = [n]
         cands = [g for g in dict.fromkeys(group_of[a] for a in n.args if a in group_of)
-                 if groups[g][0].shape == n.shape and _phase(groups[g][0]) == _phase(n)]
+                 if groups[g][0].shape == n.shape and pos[n] - pos[groups[g][-1]] <= WINDOW]
         taken = []
         for g in sorted(cands, key=lambda g: -len(groups[g])):  # the biggest first
             trial = joined + groups[g]
-            if _convex(trial, pos):
+            if _convex(trial, pos, group_of, groups):
                 joined, taken = trial, taken + [g]
         gid = taken[0] if taken else len(groups)
         if not taken:
@@ -100,17 +102,33 @@ def plan_fusion(nodes: Sequence[Node], outputs: Sequence[Node] = ()
     return _reorder(nodes, pos, group_of, groups), groups
 
 
-def _convex(members: List[Node], pos: Dict[Node, int]) -> bool:
-    """True when no outside argument of a member depends on a member (one kernel can run
-    the whole set: nothing outside has to run between two of its members)."""
+def _convex(members: List[Node], pos: Dict[Node, int], group_of: Dict[Node, int],
+            groups: List[List[Node]]) -> bool:
+    """True when nothing outside ``members`` both needs a member and is needed by one, so one
+    kernel can run them all.  Other groups count as the single kernels they will be: reaching
+    one member of a group reaches what any of its members reads."""
     inside = set(members)
-    outside = [a for m in members for a in m.args if a not in inside and a.args]
-    return not (outside and reaches(outside, inside, pos))
-
-
-def _phase(n: Node) -> bool:
-    """True for nodes of the backward pass (built by autodiff)."""
-    return n.origin == "adjoint"
+    floor = min(pos[m] for m in members)
+    stack = [a for m in members for a in m.args if a not in inside and a.args]
+    seen = set(stack)
+    expanded = set()
+    while stack:
+        x = stack.pop()
+        if x in inside:
+            return False
+        nxt = list(x.args)
+        g = group_of.get(x)
+        if g is not None and g not in expanded and not inside.issuperset(groups[g]):
+            expanded.add(g)
+            nxt += [a for m in groups[g] for a in m.args]
+        for a in nxt:
+            # below the floor only a group reaching above it can lead back (a node's
+            # arguments come before it in the schedule)
+            if a not in seen and (pos[a] >= floor or (
+                    a in group_of and pos[groups[group_of[a]][-1]] >= floor)):
+                seen.add(a)
+                stack.append(a)
+    return True
 
 
 def _reorder(nodes, pos, group_of, groups) -> List[Node]:
@@ -224,8 +242,12 @@ class FusedKernel:
                 f"extern \"C\" void {self.name}_host({', '.join(ptrs)}, long long n) {{\n"
                 f"    for (long long i = 0; i < n; ++i) {self.name}_body({call});\n}}\n")
 
-    def evaluate(self, xp, *inputs):
-        """The group run op by op with the ops' own kernels (a reference for the CUDA code)."""
+    def evaluate(self, xp, *inputs, shape=None):
+        """The group run op by op with the ops' own kernels (a reference for the CUDA code);
+        inputs are broadcast to ``shape`` (by default, to one another) like the kernel's."""
+        if shape is None:
+            shape = np.broadcast_shapes(*(np.shape(a) for a in inputs))
+        inputs = [xp.broadcast_to(a, shape) for a in inputs]
         if self.steps is None:
             raise RuntimeError(f"{self.name}: its graph was dropped (compile with keep_graph=True)")
         temps: List[object] = []
@@ -233,7 +255,6 @@ class FusedKernel:
             args = [inputs[r[1]] if r[0] == "in" else temps[r[1]] if r[0] == "t"
                     else xp.asarray(constant_value(r[1]), dtype=r[1].dtype) for r in refs]
             temps.append(op.kernel(xp, *args, **attrs))
-        shape = np.broadcast_shapes(*(np.shape(a) for a in list(inputs) + temps))
         return [xp.broadcast_to(xp.asarray(temps[self._inside[o]], dtype=o.dtype), shape)
                 for o in self.outputs]
 

@@ -27,6 +27,11 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU)."""
 
+    def capture(self, run):
+        """Record ``run()`` once for replay: ``(launch, outputs)`` (CUDA graphs on CuPy)."""
+        raise NotImplementedError(f"the {self.name} backend cannot capture programs as graphs "
+                                  "(cuda_graph=True needs backend='cupy')")
+
     def asarray(self, value, dtype=None):
         """``value`` as an array of this backend (copied to the device when needed)."""
         return self.xp.asarray(value, dtype=dtype)

@@ -24,6 +24,31 @@ class CupyBackend(Backend):
         return [cp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
                                      no_return=True) for k in kernels]
 
+    def capture(self, run):
+        """Capture ``run()`` (a whole program call) as a CUDA graph; ``(launch, outputs)``.
+
+        ``run`` is called once normally (kernels get compiled, cuBLAS set up) and once under
+        stream capture.  Both use a memory pool of their own, so the temporaries baked into
+        the graph are never handed to anyone else.  ``launch()`` replays the graph on the
+        current stream; the outputs are the same arrays after every replay."""
+        cp = self.xp
+        pool = cp.cuda.MemoryPool()
+        with cp.cuda.using_allocator(pool.malloc):
+            run()
+            cp.cuda.get_current_stream().synchronize()
+            stream = cp.cuda.Stream(non_blocking=True)
+            with stream:
+                stream.begin_capture()
+                try:
+                    outputs = run()
+                finally:
+                    graph = stream.end_capture()
+
+        def launch():
+            graph.launch(cp.cuda.get_current_stream())
+        launch.keep_alive = (pool, stream, graph)
+        return launch, outputs
+
     def synchronize(self) -> None:
         """Wait until the current device has finished its queued work."""
         self.xp.cuda.get_current_stream().synchronize()

@@ -43,6 +43,9 @@ class Module:
         self._programs: Dict[tuple, Program] = {}
         #: optimization level of the programs a call compiles (O0 runs the graph as written)
         self.opt_level = "O2"
+        #: backend the programs run on ("cupy": parameters are copied to the GPU per call and
+        #: results come back as NumPy arrays)
+        self.backend = "numpy"
 
     # ------------------------------------------------------------ parameters
     def register(self, name: str, value: np.ndarray) -> None:
@@ -131,11 +134,16 @@ class Module:
             dims: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
         """Run the program cached under ``key`` (built once by ``build()``) on ``feeds``,
         with this module's current parameters."""
+        key = (self.backend, self.opt_level) + tuple(key)  # changing either compiles anew
         program = self._programs.get(key)
         if program is None:
-            program = self._programs[key] = Program(build(), self.opt_level, keep_graph=False)
+            program = self._programs[key] = Program(build(), self.opt_level, self.backend,
+                                                    keep_graph=False)
         params = self.parameters()
-        return program(feeds, {k: params[k] for k in program.source_graph.params}, dims)
+        out = program(feeds, {k: params[k] for k in program.source_graph.params}, dims)
+        if program.backend.name != "numpy":
+            out = {k: program.backend.to_numpy(v) for k, v in out.items()}
+        return out
 
     def run_loss(self, key: tuple, graph_fn: Callable[[], Graph],
                  loss_fn: Callable[[Dict[str, Node]], Node], feeds: Mapping):
