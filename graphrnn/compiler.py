@@ -472,7 +472,8 @@ class Program:
         self._low = low
         #: the fused elementwise kernels (on backends that compile kernels), in call order
         self.kernels: List[FusedKernel] = low.fused
-        fused = (f"{len(low.fused)} fused kernels" if self.backend.fuses_elementwise
+        fused = (f"{len(low.fused)} fused kernel{'' if len(low.fused) == 1 else 's'}"
+                 if self.backend.fuses_elementwise
                  else f"{low.fused_chains} fused elementwise links")
         header = (f"    # {self.graph.name}: {len(self.graph)} nodes, {len(low.buffers)} buffers, "
                   + fused)
