@@ -477,7 +477,9 @@ class Program:
                  else f"{low.fused_chains} fused elementwise links")
         header = (f"    # {self.graph.name}: {len(self.graph)} nodes, {len(low.buffers)} buffers, "
                   + fused)
-        scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": low.consts,
+        # constants live where the program runs (CuPy refuses host arrays as operands)
+        consts = [self.backend.asarray(c) for c in low.consts]
+        scope = {"np": self.backend.xp, "K": low.kernels, "A": low.attrs, "C": consts,
                  "E": self.backend.make_kernels(low.fused) if low.fused else []}
         self.source, self._parts = _assemble(low.lines, header, scope, self.graph.name)
         self._fn = scope["program"]
