@@ -206,8 +206,6 @@ class _Lowering:
         chain_prev = None
         pending: List[Node] = []  # releases held until a fused group has run
         for i, n in enumerate(self.nodes):
-            op, v = n.op.name, name[n]
-            args = [name[a] for a in n.args]
             group = self.group_of.get(n)
             if group is not None:
                 pending.extend(release_at.get(i, ()))
@@ -216,6 +214,8 @@ class _Lowering:
                     release(pending)
                     pending = []
                 continue
+            op, v = n.op.name, name[n]
+            args = [name[a] for a in n.args]
             if op == "input":
                 ln.append(f"{v} = I[{n.attr('name')!r}]")
                 continue
@@ -556,18 +556,17 @@ class Program:
     def _replay(self, env, values, bufs, views, shapes):
         """One call as a replay of the captured graph for this binding (captured first)."""
         key = tuple(sorted(env.items()))
-        state = self._replays.get(key)
-        if state is None:
+        if key not in self._replays:
             staged = {k: v.copy() for k, v in values.items()}  # the addresses the graph reads
             launch, outs = self.backend.capture(
                 lambda: self._fn(staged, staged, bufs, views, shapes))
-            state = self._replays[key] = (staged, launch, outs)
+            self._replays[key] = (staged, launch, outs)
         else:
-            xp = self.backend.xp
+            staged, launch, outs = self._replays[key]
             for k, v in values.items():
-                xp.copyto(state[0][k], v)
-        state[1]()
-        return state[2]
+                self.backend.xp.copyto(staged[k], v)
+        launch()
+        return outs
 
     def _where(self, e: BaseException) -> str:
         """The generated line (and the node it computes) where ``e`` was raised."""

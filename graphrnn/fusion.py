@@ -46,7 +46,7 @@ def fusable(n: Node) -> bool:
 def _literal(n: Node) -> Optional[str]:
     """C++ text for ``n`` when it is a known finite scalar (``0.5f``), else None."""
     v = constant_value(n)
-    if v is None or v.ndim != 0 or n.dtype.name not in C_TYPES:
+    if v is None or v.ndim != 0:
         return None
     kind = n.dtype.kind
     if kind == "b":
@@ -63,16 +63,17 @@ def _literal(n: Node) -> Optional[str]:
 #: How far (in scheduled nodes) a node may stand from a group and still join it.
 WINDOW = 64
 
-def plan_fusion(nodes: Sequence[Node], outputs: Sequence[Node] = ()
-                ) -> Tuple[List[Node], List[List[Node]]]:
+
+def plan_fusion(nodes: Sequence[Node]) -> Tuple[List[Node], List[List[Node]]]:
     """Group fusable nodes and reorder ``nodes`` (a topological order) to keep groups together.
 
     A node joins the groups of its arguments (merging them) when it has their shape, stood
     near them in the schedule (within ``WINDOW`` nodes: a backward factor such as
     ``1 - tanh(c)**2`` fused into the forward kernel would be stored from the forward to the
     backward pass instead of computed where it is used) and nothing outside the merged group
-    both needs a member and is needed by one (so it stays convex: one kernel runs it).  Returns ``(order, groups)``: every group's members are consecutive in
-    ``order``, in topological order; single nodes are groups of one.
+    both needs a member and is needed by one (so it stays convex: one kernel runs it).
+    Returns ``(order, groups)``: every group's members are consecutive in ``order``, in
+    topological order; single nodes are groups of one.
     """
     pos = {n: i for i, n in enumerate(nodes)}
     group_of: Dict[Node, int] = {}
@@ -177,7 +178,6 @@ class FusedKernel:
         self.inputs: List[Node] = []
         self.outputs: List[Node] = [m for m in members if m in needed]
         index: Dict[Node, int] = {}
-        ref: Dict[Node, str] = {}
         self.steps: List[tuple] = []  # (op, refs, attrs) refs: ("in", i) ("t", j) ("lit", node)
         lines: List[str] = []
         for j, m in enumerate(members):
@@ -200,18 +200,16 @@ class FusedKernel:
             self.steps.append((m.op, refs, dict(m.attrs)))
             ctype = C_TYPES[m.dtype.name][1]
             lines.append(f"const {ctype} t{j} = {_expression(m, texts, ctype)};")
-            ref[m] = f"t{j}"
-        lines += [f"y{k} = {ref[o]};" for k, o in enumerate(self.outputs)]
+        self._out_steps = [inside[o] for o in self.outputs]  # the step computing each output
+        lines += [f"y{k} = t{j};" for k, j in enumerate(self._out_steps)]
         self._members = len(members)
         self.operation = "\n".join(lines)
         self.in_params = ", ".join(f"{C_TYPES[a.dtype.name][0]} x{i}"
                                    for i, a in enumerate(self.inputs))
         self.out_params = ", ".join(f"{C_TYPES[o.dtype.name][0]} y{k}"
                                     for k, o in enumerate(self.outputs))
-        self._inside = inside
         self.input_dtypes = [a.dtype for a in self.inputs]
         self.output_dtypes = [o.dtype for o in self.outputs]
-        self.source = self._source()
 
     def __repr__(self):
         return (f"<FusedKernel {self.name}: {self._members} ops, {len(self.input_dtypes)} "
@@ -219,9 +217,10 @@ class FusedKernel:
 
     def drop_nodes(self) -> None:
         """Forget the graph nodes (what a program that dropped its graph keeps is the code)."""
-        self.inputs = self.outputs = self.steps = self._inside = None
+        self.inputs = self.outputs = self.steps = None
 
-    def _source(self) -> str:
+    @property
+    def source(self) -> str:
         """Standalone CUDA C++ for this kernel: a ``__host__ __device__`` body, a
         ``__global__`` kernel over contiguous arrays and an ``extern "C"`` host loop."""
         ins, outs = self.input_dtypes, self.output_dtypes
@@ -255,16 +254,16 @@ class FusedKernel:
             args = [inputs[r[1]] if r[0] == "in" else temps[r[1]] if r[0] == "t"
                     else xp.asarray(constant_value(r[1]), dtype=r[1].dtype) for r in refs]
             temps.append(op.kernel(xp, *args, **attrs))
-        return [xp.broadcast_to(xp.asarray(temps[self._inside[o]], dtype=o.dtype), shape)
-                for o in self.outputs]
+        return [xp.broadcast_to(xp.asarray(temps[j], dtype=d), shape)
+                for j, d in zip(self._out_steps, self.output_dtypes)]
 
 
 def _expression(n: Node, args: List[str], ctype: str) -> str:
-    """The C++ expression computing ``n`` from argument texts."""
-    if n.op.name == "add_n":
-        return " + ".join(args)
-    attrs = {k: v for k, v in n.attrs}
-    return n.op.cuda.format(*args, T=ctype, **attrs)
+    """The C++ expression computing ``n`` from argument texts (an op whose ``cuda`` has no
+    placeholders is an n-ary infix operator: ``add_n``'s ``"+"``)."""
+    if "{" not in n.op.cuda:
+        return f" {n.op.cuda} ".join(args)
+    return n.op.cuda.format(*args, T=ctype, **dict(n.attrs))
 
 
 _PRELUDE = """// generated by graphrnn: fused elementwise kernels

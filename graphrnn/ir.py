@@ -40,10 +40,8 @@ def dtype_name(dtype) -> str:
 def _attr_key(value):
     """A hashable key for an attribute value that tells 0.0 from -0.0 and 1 from 1.0."""
     t = type(value)
-    if t is int or t is str:  # the common case (axes, index keys), without recursion
+    if t is int or t is str:  # the common case (axes, index keys): no isinstance checks
         return (t, value)
-    if t is tuple:
-        return tuple([_attr_key(v) for v in value])
     if isinstance(value, float):
         return (float, value.hex())
     if isinstance(value, tuple):

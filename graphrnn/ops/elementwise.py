@@ -287,7 +287,7 @@ def _add_n_kernel(xp, *xs):
 
 register(Op("add_n", _ew_rule("add_n"), _add_n_kernel, lambda n, g: (g,) * len(n.args),
             elementwise=True, doc="the sum of n equally shaped terms (gradient accumulation)",
-            cuda="+"))  # n-ary: the fusion joins its arguments with " + "
+            cuda="+"))  # no placeholders: an n-ary infix operator
 
 
 def add_n(xs) -> Node:

@@ -26,7 +26,8 @@ class Op:
     ``elementwise`` marks ops whose output element depends only on the same element
     of each (equally shaped) argument, for fusion.  ``cuda`` is such an op's scalar
     C++ expression for fused GPU kernels: ``{0}``, ``{1}``... name the arguments, ``{T}``
-    the result's C type and ``{attr}`` an attribute (``"tanh({0})"``).
+    the result's C type and ``{attr}`` an attribute (``"tanh({0})"``); one without
+    placeholders is an n-ary infix operator (``add_n``'s ``"+"``).
     """
 
     __slots__ = ("name", "shape_rule", "kernel", "vjp", "elementwise", "wants_shape", "doc",

@@ -32,7 +32,6 @@ def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = ""
     of replacements."""
     new: Dict[Node, Node] = {}
     count = 0
-    same = True
     for n in graph.nodes:
         m = rebuild(n, tuple([new[a] for a in n.args])) if n.args else n
         r = rule(m)
@@ -41,9 +40,8 @@ def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = ""
                 raise ShapeError(f"pass {name}: rewrote {m.label()} into {r.label()}")
             m = same_meta(r, m)
             count += 1
-        same = same and m is n
         new[n] = m
-    if same:  # nothing changed: the graph (and its order) stands
+    if not count:  # no replacement: every node rebuilt as itself, the graph stands
         return graph, 0
     return Graph({k: new[v] for k, v in graph.outputs.items()}, name=graph.name), count
 
