@@ -23,35 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import graphrnn as gr  # noqa: E402
-from graphrnn import models  # noqa: E402
+import train_step  # noqa: E402
 from reference_numpy import Reference  # noqa: E402
-from train_step import loss_of, params_for  # noqa: E402
+from train_step import engine_step, params_for, torch_step  # noqa: E402
 
 CONFIGS = [(100, 64, 64, 256), (50, 32, 32, 128)]
-
-
-def engine(cell, T, B, D, H, params, cp, cuda_graph):
-    model = getattr(models, cell)(D, H, dtype=np.float32)
-    model.load_state_dict(params)
-    g = model.graph(T)
-    dg = gr.grad_graph(gr.Graph({"loss": loss_of(dict(g.outputs))}), loss="loss")
-    program = gr.compile(dg, backend="cupy", keep_graph=False, cuda_graph=cuda_graph)
-    p = {k: cp.asarray(v) for k, v in model.parameters().items()}
-    return lambda x: program({"input": x}, p, copy=False), program
-
-
-def torch_step(cell, D, H, params, torch):
-    m = getattr(torch.nn, cell)(D, H).cuda()
-    m.load_state_dict({k: torch.tensor(v) for k, v in params.items()})
-
-    def step(x):
-        m.zero_grad(set_to_none=True)
-        out, hid = m(x)
-        hs = hid if isinstance(hid, tuple) else (hid,)
-        loss = (out * out).sum() + sum((h * h).sum() for h in hs)
-        loss.backward()
-        return loss
-    return step
 
 
 def timed(f, x, sync, rounds=30, warmup=3):
@@ -74,16 +50,13 @@ def main(argv=None):
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     try:
-        cp = gr.get_backend("cupy").xp
+        backend = gr.get_backend("cupy")
     except RuntimeError as e:
         raise SystemExit(f"gpu_step.py runs on a GPU: {e}")
-    try:
-        import torch
-        if not torch.cuda.is_available():
-            torch = None
-    except ImportError:
+    cp, sync = backend.xp, backend.synchronize
+    torch = train_step.torch
+    if torch is not None and not torch.cuda.is_available():
         torch = None
-    sync = cp.cuda.get_current_stream().synchronize
     configs = [tuple(map(int, c.split(","))) for c in args.configs] if args.configs else CONFIGS
     dev = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     print(f"float32 on {dev}; cupy {cp.__version__}"
@@ -101,8 +74,9 @@ def main(argv=None):
             x = cp.asarray(x_np)
             ref = Reference(cell, T, B, D, H, params, np.float32, xp=cp)
             steps = {"cupy_by_hand": ref.step}
-            steps["engine"], program = engine(cell, T, B, D, H, params, cp, False)
-            steps["engine_graph"], _ = engine(cell, T, B, D, H, params, cp, True)
+            steps["engine"], _, program = engine_step(cell, T, B, D, H, params, backend="cupy")
+            steps["engine_graph"] = engine_step(cell, T, B, D, H, params, backend="cupy",
+                                                cuda_graph=True)[0]
             # the engine agrees with the hand-written step (worst error relative to each
             # array's largest entry, float32); a disagreement is reported, not hidden
             want_loss, want = ref.step(x)
@@ -118,7 +92,7 @@ def main(argv=None):
                     print(f"!! {cell} {cfg} {name} disagrees with the hand-written step: "
                           f"worst relative error {worst:.2e}", flush=True)
             if torch:
-                steps["cudnn"] = torch_step(cell, D, H, params, torch)
+                steps["cudnn"] = torch_step(cell, T, B, D, H, params, device="cuda")
             ms = {}
             for name, f in steps.items():
                 arg = torch.as_tensor(x_np, device="cuda") if name == "cudnn" else x

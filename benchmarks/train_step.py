@@ -53,16 +53,17 @@ def loss_of(out):
     return gr.add_n([gr.sum(v * v) for v in out.values()])
 
 
-def engine_step(cell, T, B, D, H, params, dtype=np.float32):
-    """A callable running one step, and the compile time."""
+def engine_step(cell, T, B, D, H, params, dtype=np.float32, backend="numpy", cuda_graph=False):
+    """A callable running one step, the compile time and the program (parameters are put
+    where the backend computes once, not at every call)."""
     model = getattr(models, cell)(D, H, dtype=dtype)
     model.load_state_dict(params)
     t0 = time.perf_counter()
     g = model.graph(T)
     dg = gr.grad_graph(gr.Graph({"loss": loss_of(dict(g.outputs))}), loss="loss")
-    program = gr.compile(dg, keep_graph=False)
+    program = gr.compile(dg, backend=backend, keep_graph=False, cuda_graph=cuda_graph)
     compile_s = time.perf_counter() - t0
-    p = model.parameters()
+    p = {k: program.backend.asarray(v) for k, v in model.parameters().items()}
     return (lambda x: program({"input": x}, p, copy=False)), compile_s, program
 
 
@@ -71,8 +72,10 @@ def numpy_step(cell, T, B, D, H, params, dtype=np.float32):
     return ref.step
 
 
-def torch_step(cell, T, B, D, H, params, loop=False):
-    m = getattr(torch.nn, cell)(D, H)
+def torch_step(cell, T, B, D, H, params, loop=False, device="cpu"):
+    """One torch training step: ``torch.nn``'s module (cuDNN on a GPU) or, with ``loop``,
+    the same cell written as a loop."""
+    m = getattr(torch.nn, cell)(D, H).to(device)
     m.load_state_dict({k: torch.tensor(v) for k, v in params.items()})
     if not loop:
         def step(x):
@@ -87,8 +90,8 @@ def torch_step(cell, T, B, D, H, params, loop=False):
 
     def step(x):
         m.zero_grad(set_to_none=True)
-        h = torch.zeros(x.shape[1], H)
-        c = torch.zeros(x.shape[1], H)
+        h = torch.zeros(x.shape[1], H, device=x.device)
+        c = torch.zeros(x.shape[1], H, device=x.device)
         pre = x @ w["weight_ih_l0"].T + w["bias_ih_l0"]
         outs = []
         for t in range(x.shape[0]):
