@@ -9,6 +9,7 @@ import graphrnn as gr
 from graphrnn.catalog import lstm_recurrence
 from graphrnn.models import GRU, LSTM, RNN
 
+from .helpers import grad_of_all
 from .strategies import F64, expression_dags, recurrences
 
 
@@ -22,17 +23,12 @@ def _agree(graph, inputs, params, dims=None, level="O2", rtol=1e-10):
     return program
 
 
-def _grad(graph):
-    return gr.grad_graph(graph, wrt=[k for k, v in {**graph.inputs, **graph.params}.items()
-                                     if v.dtype.kind == "f"], loss="loss")
-
-
 @pytest.mark.parametrize("level", ["O0", "O1", "O2"])
 @given(dag=expression_dags())
 def test_programs_match_the_evaluator_on_random_dags(level, dag):
     loss, inputs, params, description = dag
     note(description)
-    _agree(_grad(gr.Graph({"loss": loss})), inputs, params, level=level)
+    _agree(grad_of_all(gr.Graph({"loss": loss})), inputs, params, level=level)
 
 
 @pytest.mark.parametrize("level", ["O0", "O2"])
@@ -40,7 +36,7 @@ def test_programs_match_the_evaluator_on_random_dags(level, dag):
 def test_programs_match_the_evaluator_on_random_recurrences(level, case):
     graph, inputs, params, description = case
     note(description)
-    _agree(_grad(graph), inputs, params, dims={"B": 2}, level=level)
+    _agree(grad_of_all(graph), inputs, params, dims={"B": 2}, level=level)
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
@@ -48,7 +44,7 @@ def test_zoo_models_forward_and_backward_compile(cls):
     model = cls(3, 5, num_layers=2, bidirectional=True, dtype=F64, seed=0)
     g = model.graph(6)
     loss = gr.add_n([gr.sum(v * v) for v in g.outputs.values()])
-    dg = _grad(gr.Graph({"loss": loss}))
+    dg = grad_of_all(gr.Graph({"loss": loss}))
     x = np.random.default_rng(0).normal(size=(6, 4, 3))
     _agree(dg, {"input": x}, model.state_dict())
 

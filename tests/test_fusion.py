@@ -15,6 +15,7 @@ from graphrnn.backends.cuda_host import compile_source
 from graphrnn.fusion import FusedKernel, fusable, kernels_source, plan_fusion
 from graphrnn.models import GRU, LSTM, RNN
 
+from .helpers import assert_close_scaled, grad_of_all, training_step
 from .strategies import F64, expression_dags, recurrences
 
 NVCC = shutil.which("nvcc")
@@ -39,19 +40,10 @@ class _Interpreted(Backend):
 INTERPRETED = _Interpreted("interpreted", np, np.asarray)
 
 
-def _grad(graph):
-    return gr.grad_graph(graph, wrt=[k for k, v in {**graph.inputs, **graph.params}.items()
-                                     if v.dtype.kind == "f"], loss="loss")
-
-
 def _agree(graph, inputs, params, backend, dims=None, rtol=1e-10):
     want = gr.compile(graph)(inputs, params, dims)
     program = gr.compile(graph, backend=backend)
-    got = program(inputs, params, dims)
-    for k in want:  # relative to each array's scale: float32 sums cancel in small entries
-        scale = float(np.max(np.abs(want[k]))) if np.size(want[k]) else 0.0
-        np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=rtol * scale + 1e-12,
-                                   err_msg=k)
+    assert_close_scaled(program(inputs, params, dims), want, rtol)
     return program
 
 
@@ -77,7 +69,7 @@ def _check_plan(graph):
 def test_fused_programs_match_on_random_dags(dag):
     loss, inputs, params, description = dag
     note(description)
-    graph = _grad(gr.Graph({"loss": loss}))
+    graph = grad_of_all(gr.Graph({"loss": loss}))
     _check_plan(gr.optimize(graph))
     _agree(graph, inputs, params, INTERPRETED)
 
@@ -86,25 +78,13 @@ def test_fused_programs_match_on_random_dags(dag):
 def test_fused_programs_match_on_random_recurrences(case):
     graph, inputs, params, description = case
     note(description)
-    graph = _grad(graph)
+    graph = grad_of_all(graph)
     _check_plan(gr.optimize(graph))
     _agree(graph, inputs, params, INTERPRETED, dims={"B": 2})
 
 
-def _model_step(cls, dtype, T=5, B=3, D=4, H=6, mask=False):
-    model = cls(D, H, dtype=dtype, seed=0)
-    g = model.graph(T, mask=mask)
-    loss = gr.add_n([gr.sum(v * v) for v in g.outputs.values()])
-    dg = gr.grad_graph(gr.Graph({"loss": loss}), loss="loss")
-    rng = np.random.default_rng(1)
-    inputs = {"input": rng.normal(size=(T, B, D)).astype(dtype)}
-    if mask:  # padded sequences of lengths T, 2, 1 (where() in every step)
-        inputs["mask"] = np.arange(T)[:, None] < np.array([T, 2, 1][:B])[None, :]
-    return dg, inputs, model.state_dict()
-
-
 def test_an_lstm_step_becomes_few_kernels_with_several_outputs():
-    dg, inputs, params = _model_step(LSTM, F64, T=4)
+    dg, inputs, params = training_step(LSTM, F64, T=4)
     program = _agree(dg, inputs, params, INTERPRETED)
     cell = [i for i, k in enumerate(program.kernels)
             if "tanh" in k.operation and "exp" in k.operation]
@@ -120,14 +100,14 @@ def test_an_lstm_step_becomes_few_kernels_with_several_outputs():
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-5)])
 def test_generated_cuda_compiles_with_nvcc_and_agrees_on_the_host(cls, dtype, rtol):
-    dg, inputs, params = _model_step(cls, dtype, mask=cls is GRU)
+    dg, inputs, params = training_step(cls, dtype, mask=cls is GRU)
     program = _agree(dg, inputs, params, "cuda-host", rtol=rtol)
     assert "__global__ void grnn_k0(" in program.cuda_source
 
 
 @pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler")
 def test_the_kernels_also_build_with_a_plain_cpp_compiler():
-    dg, inputs, params = _model_step(GRU, F64, T=2)
+    dg, inputs, params = training_step(GRU, F64, T=2)
     program = gr.compile(dg, backend=INTERPRETED)
     lib = compile_source(program.cuda_source, shutil.which("c++"))
     assert hasattr(lib, "grnn_k0_host")
@@ -156,7 +136,7 @@ def test_the_cupy_backend_builds_elementwise_kernels_from_the_plan():
 
     fake = types.SimpleNamespace(ElementwiseKernel=FakeKernel)
     backend = cupy_backend.CupyBackend("cupy", fake, None)
-    dg, _, _ = _model_step(RNN, F64, T=2)
+    dg, _, _ = training_step(RNN, F64, T=2)
     program = gr.compile(dg, backend=INTERPRETED)
     backend.make_kernels(program.kernels)
     assert len(made) == len(program.kernels)
@@ -194,7 +174,7 @@ class _Recording(_Interpreted):
 
 def test_cuda_graph_replay_stages_inputs_and_replays_per_batch_size():
     backend = _Recording("recording", np, np.asarray)
-    dg, inputs, params = _model_step(LSTM, F64, T=3)
+    dg, inputs, params = training_step(LSTM, F64, T=3)
     want = gr.compile(dg)(inputs, params)
     program = gr.compile(dg, backend=backend, cuda_graph=True)
     for _ in range(3):  # replays read the new values copied into the staged arrays

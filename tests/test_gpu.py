@@ -7,6 +7,8 @@ import pytest
 import graphrnn as gr
 from graphrnn.models import GRU, LSTM, RNN
 
+from .helpers import assert_close_scaled, training_step
+
 try:
     gr.get_backend("cupy")
     REASON = None
@@ -17,45 +19,29 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 
 
-def _step(cls, dtype, T=6, B=3, D=4, H=8, mask=False):
-    model = cls(D, H, dtype=dtype, seed=0)
-    g = model.graph(T, mask=mask)
-    loss = gr.add_n([gr.sum(v * v) for v in g.outputs.values()])
-    dg = gr.grad_graph(gr.Graph({"loss": loss}), loss="loss")
-    rng = np.random.default_rng(1)
-    inputs = {"input": rng.normal(size=(T, B, D)).astype(dtype)}
-    if mask:
-        inputs["mask"] = np.arange(T)[:, None] < np.array([T, 2, 1][:B])[None, :]
-    return dg, inputs, model.state_dict()
-
-
-def _close(got, want, rtol):
-    cupy = gr.get_backend("cupy")
-    for k in want:
-        g = cupy.to_numpy(got[k])
-        scale = float(np.max(np.abs(want[k]))) if np.size(want[k]) else 0.0
-        np.testing.assert_allclose(g, want[k], rtol=rtol, atol=rtol * scale + 1e-12, err_msg=k)
+def _to_numpy(a):
+    return gr.get_backend("cupy").to_numpy(a)
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_programs_on_the_gpu_agree_with_numpy(cls, dtype):
-    dg, inputs, params = _step(cls, dtype, mask=cls is GRU)
+    dg, inputs, params = training_step(cls, dtype, T=6, H=8, mask=cls is GRU)
     want = gr.compile(dg)(inputs, params)
     program = gr.compile(dg, backend="cupy")
     assert program.kernels and "__global__" in program.cuda_source
-    _close(program(inputs, params), want, TOL[dtype])
+    assert_close_scaled(program(inputs, params), want, TOL[dtype], _to_numpy)
 
 
 @pytest.mark.parametrize("cls", [LSTM, GRU])
 def test_cuda_graph_replay_agrees_and_follows_new_inputs(cls):
     cp = gr.get_backend("cupy").xp
-    dg, inputs, params = _step(cls, np.float32)
+    dg, inputs, params = training_step(cls, np.float32, T=6, H=8)
     program = gr.compile(dg, backend="cupy", cuda_graph=True)
     dev_params = {k: cp.asarray(v) for k, v in params.items()}
     for scale in (1.0, 0.5, 2.0):
         x = {"input": inputs["input"] * np.float32(scale)}
-        _close(program(x, dev_params), gr.compile(dg)(x, params), 1e-5)
+        assert_close_scaled(program(x, dev_params), gr.compile(dg)(x, params), 1e-5, _to_numpy)
 
 
 def test_models_run_on_the_gpu_when_asked():
