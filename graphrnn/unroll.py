@@ -136,9 +136,7 @@ def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = Fals
 def _unroll(rec, steps, reverse, mask, per_step, sources):
     order = _step_order(rec)
     templates = [_Template(v) for v in order]
-    reserved = {"mask"} if mask else set()
-    clash = reserved & set(rec.variables)
-    if clash:
+    if mask and "mask" in rec.variables:
         raise RecurrenceError(f"{rec.name}: a variable is named 'mask', which unroll(mask=True) "
                               f"uses for the padding mask; rename it")
     sources = dict(sources or {})

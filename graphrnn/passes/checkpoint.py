@@ -18,7 +18,7 @@ from typing import Dict
 
 from .. import ops as F
 from ..ir import Graph, Node, gc_paused
-from .rewrite import rebuild, same_meta
+from .rewrite import rebuild
 
 __all__ = ["checkpoint"]
 
@@ -67,8 +67,8 @@ def _checkpoint(graph: Graph, k: int) -> Graph:
     new: Dict[Node, Node] = {}
     for n in graph.nodes:
         if n.args and n.origin == "adjoint":
-            args = tuple(copy_of(a) if _is_forward(a) else new.get(a, a) for a in n.args)
-            new[n] = same_meta(rebuild(n, args), n) if args != n.args else n
+            new[n] = rebuild(n, tuple(copy_of(a) if _is_forward(a) else new.get(a, a)
+                                      for a in n.args))
         else:
             new[n] = rebuild(n, tuple(new.get(a, a) for a in n.args))
     return Graph({name: new[v] for name, v in graph.outputs.items()}, name=graph.name)
