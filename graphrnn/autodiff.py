@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Union
 
 from . import ops as F
-from .ir import Graph, Node, gc_paused, pop_meta, push_meta, toposort
+from .ir import Graph, Node, gc_paused, meta_of, pop_meta, push_meta, toposort
 from .shapes import ShapeError, format_shape
 
 __all__ = ["grad", "vjp", "grad_graph", "adjoints"]
@@ -53,7 +53,7 @@ def _adjoints(outputs, cotangents, wrt):
         terms = pending.pop(n, None)
         if terms is None or n not in live:
             continue
-        push_meta({"step": n.step, "origin": "adjoint"})
+        push_meta({"step": meta_of(n)["step"], "origin": "adjoint"})
         try:
             g = F.add_n(terms)
             adjoint[n] = g

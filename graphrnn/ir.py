@@ -23,10 +23,11 @@ import numpy as np
 from .shapes import Shape, format_shape
 
 __all__ = ["Node", "Graph", "toposort", "meta_scope", "push_meta", "pop_meta", "dtype_name",
-           "gc_paused"]
+           "gc_paused", "record_meta", "meta_of"]
 
 _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
 _META_STACK: List[dict] = [{}]
+_RECORD: Optional[Dict["Node", dict]] = None  # see record_meta
 
 _DTYPE_SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
                 "int64": "i64", "bool": "bool", "int8": "i8", "uint8": "u8"}
@@ -85,6 +86,30 @@ def pop_meta() -> None:
 
 
 @contextlib.contextmanager
+def record_meta():
+    """Record, for every node built or tagged inside the block, the metadata this build gives
+    it (``{"step", "origin", "name"}``), even when hash-consing returns a node that an
+    earlier build created (and tagged) first.  Yields the record (node -> dict): what the
+    compiler reads steps from, so a program does not depend on what was built before."""
+    global _RECORD
+    outer, _RECORD = _RECORD, {}
+    try:
+        yield _RECORD
+    finally:
+        _RECORD = outer
+
+
+def meta_of(node: "Node") -> dict:
+    """``{"step", "origin", "name"}`` of ``node`` as the build being recorded gave it (see
+    :func:`record_meta`), else the node's own: what passes and differentiation copy from."""
+    if _RECORD is not None:
+        rec = _RECORD.get(node)
+        if rec is not None:
+            return rec
+    return {"step": node.step, "origin": node.origin, "name": node.name}
+
+
+@contextlib.contextmanager
 def meta_scope(**meta):
     """Attach metadata (``step=``, ``origin=``, ...) to every node first built inside the block."""
     push_meta(meta)
@@ -110,10 +135,16 @@ class Node:
         key = (op.name, tuple(map(id, args)),
                tuple([(k, _attr_key(v)) for k, v in attrs]) if attrs else (), shape, dtype.str)
         node = _INTERN.get(key)
+        meta = _META_STACK[-1]
         if node is not None:
+            if _RECORD is not None and node not in _RECORD:
+                _RECORD[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
+                                 "name": meta.get("name")}
             return node
         node = object.__new__(cls)
-        meta = _META_STACK[-1]
+        if _RECORD is not None:
+            _RECORD[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
+                             "name": meta.get("name")}
         _set_op(node, op)
         _set_args(node, tuple(args))
         _set_attrs(node, tuple(attrs))
@@ -148,6 +179,11 @@ class Node:
                                     (_set_origin, "origin", origin)):
             if value is not None and getattr(self, slot) is None:
                 setter(self, value)
+        if _RECORD is not None:
+            rec = _RECORD.setdefault(self, {"step": None, "origin": None, "name": None})
+            for slot, value in (("name", name), ("step", step), ("origin", origin)):
+                if value is not None and rec[slot] is None:
+                    rec[slot] = value
         return self
 
     def attr(self, key, default=None):

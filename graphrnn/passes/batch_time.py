@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from .. import ops as F
-from ..ir import Graph, Node
+from ..ir import Graph, Node, meta_of
 from .deps import dependents_of, matmuls_sharing
 from .rewrite import plan_group, rewrite, rewrite_groups
 
@@ -38,6 +38,9 @@ def batch_time(graph: Graph):
         for same in by_shape.values():
             if len(same) < 2:
                 continue
+            # in time order: slices of one sequence stack back into it (no copy), and the
+            # batched product's rows follow time whichever way the graph was built
+            same.sort(key=lambda m: _time_of(m.args[0]))
             plan_group(needs, build, same, [right] + [m.args[0] for m in same],
                        lambda new_of, ms=tuple(same), w=right: F.matmul(
                            F.stack([new_of(m.args[0]) for m in ms], axis=0), new_of(w)),
@@ -58,10 +61,20 @@ def _products(n: Node):
 
 
 def _step_of(n: Node) -> int:
-    """The time step a (possibly transposed) operand belongs to; -1 when unknown."""
-    if n.step is None and n.op.name == "transpose":
+    """The time step a (possibly transposed) operand belongs to; -1 when unknown.  A
+    transpose is looked through: it is built where it is used (the backward step that
+    reads ``h[t-1].T`` tags it ``t``), its operand where the value is computed."""
+    if n.op.name == "transpose" and meta_of(n.args[0])["step"] is not None:
         n = n.args[0]
-    return -1 if n.step is None else n.step
+    step = meta_of(n)["step"]
+    return -1 if step is None else step
+
+
+def _time_of(n: Node) -> tuple:
+    """Sort key in time: the step, or for a slice ``x[k]`` of a sequence its index ``k``."""
+    key = n.attr("key") if n.op.name == "index" else None
+    sliced = key[0][1] if key and key[0][0] == "i" else -1
+    return (_step_of(n), sliced)
 
 
 def _join_left(xs: List[Node]) -> Node:

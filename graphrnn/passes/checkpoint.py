@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Dict
 
 from .. import ops as F
-from ..ir import Graph, Node, gc_paused
+from ..ir import Graph, Node, gc_paused, meta_of
 from .rewrite import rebuild
 
 __all__ = ["checkpoint"]
@@ -34,7 +34,7 @@ def checkpoint(graph: Graph, every: int) -> Graph:
 
 
 def _is_forward(n: Node) -> bool:
-    return bool(n.args) and n.origin != "adjoint" and n.op.name != "recompute"
+    return bool(n.args) and meta_of(n)["origin"] != "adjoint" and n.op.name != "recompute"
 
 
 def _checkpoint(graph: Graph, k: int) -> Graph:
@@ -48,12 +48,13 @@ def _checkpoint(graph: Graph, k: int) -> Graph:
             if n in copies:
                 stack.pop()
                 continue
-            if not _is_forward(n) or n.step is None:
+            step = meta_of(n)["step"]
+            if not _is_forward(n) or step is None:
                 copies[n] = n           # leaves and loop-invariant values are shared
                 stack.pop()
                 continue
-            if n.step % k == 0:         # a checkpoint: kept, and recomputation starts here
-                copies[n] = F.recompute(n, n.step // k)
+            if step % k == 0:           # a checkpoint: kept, and recomputation starts here
+                copies[n] = F.recompute(n, step // k)
                 stack.pop()
                 continue
             todo = [a for a in n.args if a not in copies]
@@ -66,7 +67,7 @@ def _checkpoint(graph: Graph, k: int) -> Graph:
 
     new: Dict[Node, Node] = {}
     for n in graph.nodes:
-        if n.args and n.origin == "adjoint":
+        if n.args and meta_of(n)["origin"] == "adjoint":
             new[n] = rebuild(n, tuple(copy_of(a) if _is_forward(a) else new.get(a, a)
                                       for a in n.args))
         else:

@@ -6,7 +6,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..ir import Graph, Node
+from ..ir import Graph, Node, meta_of
 from ..ops.registry import Frozen
 from ..shapes import ShapeError
 
@@ -23,7 +23,7 @@ def rebuild(n: Node, args: Tuple[Node, ...]) -> Node:
 
 def same_meta(new: Node, old: Node) -> Node:
     """Give ``new`` the metadata of ``old`` where it has none."""
-    return new.tag(name=old.name, step=old.step, origin=old.origin)
+    return new.tag(**meta_of(old))
 
 
 def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = "") -> Tuple[Graph, int]:
