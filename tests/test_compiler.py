@@ -13,9 +13,9 @@ from .helpers import grad_of_all
 from .strategies import F64, expression_dags, recurrences
 
 
-def _agree(graph, inputs, params, dims=None, level="O2", rtol=1e-10):
+def _agree(graph, inputs, params, dims=None, level="O2", rtol=1e-10, roll=True):
     want = gr.evaluate(graph, inputs, params, dims)
-    program = gr.compile(graph, level)
+    program = gr.compile(graph, level, roll=roll)
     for copy in (True, False):
         got = program(inputs, params, dims, copy=copy)
         for k in want:
@@ -60,16 +60,32 @@ def test_one_program_serves_every_batch_size_with_cached_plans():
     assert program.memory_bytes({"B": 7}) > program.memory_bytes({"B": 1})
 
 
-def test_source_is_straight_line_code_over_planned_buffers():
-    g = lstm_recurrence(3, 4, dtype=F64).unroll(8)
+def test_repeating_steps_become_loops_over_stacked_buffers():
+    g = lstm_recurrence(3, 4, dtype=F64).unroll(12)
     dg = gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["h"] ** 2)}))
     program = gr.compile(dg)
     src = program.source
-    assert src.startswith("def program(I, P, B, V, S):")
-    assert "for " not in src and "Node" not in src  # no graph work at run time
+    assert src.startswith("def program(I, P, B, V, S, A, Z):")
+    assert program.loops == 2 and src.count("for t in range(") == 2  # forward, backward
+    assert "Node" not in src  # no graph work at run time
+    assert "[t - 1]" in src   # a loop reads the previous step straight from its slot
+    assert "# the steps, stored in place" in src  # the stacked output is a view
+    # one input GEMM, one recurrent GEMM per loop body, the weight gradients: not 12x
+    assert src.count("np.matmul(") < 20
+    x = np.random.default_rng(0).normal(size=(12, 2, 3))
+    params = {k: np.random.default_rng(1).normal(size=p.shape) * 0.4 for k, p in dg.params.items()}
+    _agree(dg, {"x": x}, params)
+
+
+def test_straight_line_code_when_rolling_is_off():
+    g = lstm_recurrence(3, 4, dtype=F64).unroll(8)
+    dg = gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["h"] ** 2)}))
+    program = gr.compile(dg, roll=False)
+    src = program.source
+    assert program.loops == 0 and "for " not in src
     assert "out=V[" in src          # states computed straight into the stacked buffer
     assert "its steps were computed in place" in src
-    n_buffers = int(src.split(" buffers")[0].split()[-1])
+    n_buffers = len(program._compiled.plan.buffers)
     assert n_buffers < len(program.graph) // 2  # buffers are reused
     calls = src.count("np.matmul(")
     assert calls == 2 + 7 + 7 + 3  # input GEMMs, recurrent, dh, weight gradients
@@ -96,15 +112,15 @@ def test_program_checks_inputs_like_the_evaluator():
 
 
 def test_long_programs_are_split_into_parts_with_the_same_results(monkeypatch):
-    import graphrnn.compiler as compiler
+    from graphrnn.compiler import runtime
 
-    monkeypatch.setattr(compiler, "PART_LINES", 7)
+    monkeypatch.setattr(runtime, "PART_LINES", 7)
     g = lstm_recurrence(2, 3, dtype=F64).unroll(5)
     dg = gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["h"] ** 2)}))
     program = _agree(dg, {"x": np.random.default_rng(0).normal(size=(5, 2, 2))},
                      {k: np.random.default_rng(1).normal(size=v.shape) * 0.5
-                      for k, v in dg.params.items()})
-    assert "part0(I, P, B, V, S, R)" in program.source and "R[" in program.source
+                      for k, v in dg.params.items()}, roll=False)
+    assert "part0(I, P, B, V, S, A, Z, R)" in program.source and "R[" in program.source
     # an error in a later part still names its generated line and node
     logits = gr.input("logits", ("B", 3), F64)
     target = gr.input("target", ("B",), np.int64)

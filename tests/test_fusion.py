@@ -12,7 +12,7 @@ import graphrnn as gr
 from graphrnn.backends import Backend
 from graphrnn.backends import cupy_backend
 from graphrnn.backends.cuda_host import compile_source
-from graphrnn.fusion import FusedKernel, fusable, kernels_source, plan_fusion
+from graphrnn.compiler.fusion import FusedKernel, fusable, kernels_source, plan_fusion
 from graphrnn.models import GRU, LSTM, RNN
 
 from .helpers import assert_close_scaled, grad_of_all, training_step

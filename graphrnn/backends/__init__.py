@@ -9,7 +9,7 @@ class Backend:
     """An array module plus transfers: ``xp``, ``asarray(value, dtype)``, ``to_numpy(array)``.
 
     A backend that compiles kernels sets ``fuses_elementwise`` and ``make_kernels``: the
-    compiler then hands it every fused elementwise group (:class:`graphrnn.fusion.FusedKernel`)
+    compiler then hands it every fused elementwise group (:class:`graphrnn.compiler.fusion.FusedKernel`)
     and calls what it returns as ``kernel(*inputs, *outputs)``, inputs broadcast to the
     outputs' shape.  ``ufunc_reduce`` says reductions may use ``xp.add.reduce``.
     """

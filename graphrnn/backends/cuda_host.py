@@ -92,7 +92,7 @@ class CudaHostBackend(Backend):
 
     def make_kernels(self, kernels):
         """Compile every kernel in one translation unit; host callables in the same order."""
-        from ..fusion import kernels_source
+        from ..compiler.fusion import kernels_source
         lib = compile_source(kernels_source(kernels))
         out = []
         for k in kernels:

@@ -1,0 +1,162 @@
+"""``Program``: a graph optimized, rolled into loops where it repeats, planned and compiled."""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Mapping, Optional
+
+from ..backends import Backend, get_backend
+from ..evaluate import bind_values
+from ..ir import Graph, compact_intern, gc_paused
+from ..passes import optimize
+from .fusion import FusedKernel, kernels_source
+from .kernels import fuse
+from .loops import RollError, roll, straight
+from .lower import Code, lower
+from .memory import plan_memory
+from .render import render_program
+from .runtime import PlanCache, assemble, make_plan, run
+from .schedule import schedule
+
+__all__ = ["Program", "build_code", "Signature"]
+
+
+class Signature:
+    """The name, inputs and parameters of a graph: what calls are checked against."""
+
+    def __init__(self, graph: Graph):
+        self.name, self.inputs, self.params = graph.name, dict(graph.inputs), dict(graph.params)
+
+
+def build_code(graph: Graph, rolled: bool = True) -> Code:
+    """``graph`` (optimized) lowered to instructions: rolled into loops where its steps
+    repeat, straight-line code otherwise."""
+    if rolled:
+        try:
+            return lower(roll(graph))
+        except RollError:
+            pass
+    return lower(straight(graph, schedule(graph)))
+
+
+class Compiled:
+    """Code planned, rendered and compiled for one backend (what a Program runs)."""
+
+    def __init__(self, code: Code, backend: Backend, sample: Mapping[str, int], name: str):
+        groups = fuse(code) if backend.fuses_elementwise else {}
+        self.plan = plan_memory(code, sample, groups)
+        self.rendered = render_program(code, self.plan, groups, backend.ufunc_reduce)
+        self.kernels: List[FusedKernel] = self.rendered.fused_kernels
+        consts = [backend.asarray(c) for c in self.rendered.consts]
+        scope = {"np": backend.xp, "K": self.rendered.kernels, "C": consts,
+                 "E": backend.make_kernels(self.kernels) if self.kernels else []}
+        self.function = assemble(self.rendered, scope, name)
+        self.loops = sum(1 for ind, text, _ in self.rendered.lines if text.startswith("for "))
+        self.names = list(code.outputs)
+        self.backend = backend
+
+    def make_plan(self, env):
+        return make_plan(self.rendered, self.plan.buffers, self.plan.fills, self.backend.xp, env)
+
+
+class Program:
+    """A compiled graph: ``program(inputs, params)`` -> dict of output arrays.
+
+    ``program.source`` is the generated Python (a loop over ``t`` where the graph's steps
+    repeat); ``program.report`` what the passes did; ``program.graph`` the optimized graph.
+    Results are fresh arrays unless ``copy=False``, which returns views of the program's
+    buffers, valid until its next call.  Plans (buffers for one batch size) are cached, at
+    most ``plan_cache`` of them.
+
+    ``cuda_graph=True`` (CuPy) captures the whole call as a CUDA graph on the first call per
+    binding and replays it afterwards: inputs and parameters are copied into arrays the
+    program owns, and no Python runs per kernel.
+    """
+
+    plan_cache = 8
+
+    def __init__(self, graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True,
+                 cuda_graph: bool = False, roll: bool = True):
+        t0 = time.perf_counter()
+        self.cuda_graph = cuda_graph
+        self._replays: Dict[tuple, tuple] = {}
+        # what a call is checked against: the graph as written (its leaves, not its nodes)
+        self.source_graph = Signature(graph)
+        self.backend = get_backend(backend)
+        if cuda_graph and type(self.backend).capture is Backend.capture:
+            raise ValueError(f"cuda_graph=True needs a backend that captures CUDA graphs "
+                             f"(backend='cupy'), not {self.backend.name!r}")
+        self.graph, self.report = optimize(graph, level, report=True)
+        with gc_paused():
+            code = build_code(self.graph, roll)
+            self._compiled = Compiled(code, self.backend, {}, self.graph.name)
+            self._code = code
+        self._finish(keep_graph)
+        self.compile_seconds = time.perf_counter() - t0
+
+    def _finish(self, keep_graph: bool) -> None:
+        c = self._compiled
+        self.kernels = c.kernels
+        self.source = c.function.source
+        self._names = list(self.graph.outputs)
+        self._plans = PlanCache(self.plan_cache)
+        if not keep_graph:  # long unrollings: keep only what calls need
+            self.graph = Signature(self.graph)
+            for k in self.kernels:
+                k.drop_nodes()
+
+    @property
+    def loops(self) -> int:
+        """How many loops the generated code has (0: straight-line)."""
+        return self._compiled.loops
+
+    def _plan(self, env: Dict[str, int]):
+        key = tuple(sorted(env.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            compact_intern()  # the graph that was compiled is usually gone by the first call
+            plan = self._compiled.make_plan(env)
+            self._plans.put(key, plan)
+        return plan
+
+    def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+                 dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
+        """Run the program; inputs and parameters are checked like :func:`graphrnn.evaluate`."""
+        # checked against the graph as written: passes may drop leaves (a weight that only
+        # multiplies a zero initial state), but the call signature stays the same
+        values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
+        return self._run(values, env, copy)
+
+    def _run(self, values, env, copy):
+        plan = self._plan(env)
+        if self.cuda_graph:
+            outs = self._replay(env, values, plan)
+        else:
+            outs = run(self._compiled.function, plan, values, self.graph.name)
+        if copy:
+            outs = [o.copy() for o in outs]
+        return dict(zip(self._names, outs))
+
+    def _replay(self, env, values, plan):
+        """One call as a replay of the captured graph for this binding (captured first)."""
+        key = tuple(sorted(env.items()))
+        if key not in self._replays:
+            staged = {k: v.copy() for k, v in values.items()}  # the addresses the graph reads
+            launch, outs = self.backend.capture(
+                lambda: run(self._compiled.function, plan, staged, self.graph.name))
+            self._replays[key] = (staged, launch, outs)
+        else:
+            staged, launch, outs = self._replays[key]
+            for k, v in values.items():
+                self.backend.xp.copyto(staged[k], v)
+        launch()
+        return outs
+
+    @property
+    def cuda_source(self) -> str:
+        """The CUDA source of the program's fused kernels ("" on backends that do not fuse)."""
+        return kernels_source(self.kernels) if self.kernels else ""
+
+    def memory_bytes(self, dims: Mapping[str, int]) -> int:
+        """Bytes of planned buffers for the given symbolic sizes (e.g. ``{"B": 32}``)."""
+        return self._compiled.plan.memory_bytes(dims)

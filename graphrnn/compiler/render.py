@@ -1,0 +1,356 @@
+"""Rendering: a lowered, planned program as Python source over the backend's array module.
+
+The source is a function ``program(I, P, B, V, S, Z)``: ``I``/``P`` the inputs and
+parameters, ``B`` the planned buffers, ``V`` the planned views (slots of stacks, role slots
+at a fixed step, runs of steps), ``S`` the symbolic shapes resolved, ``Z`` the symbol sizes
+(``T = Z['T']``).  Straight code is one line per value; a loop is a ``for t in range(...)``
+whose body reads earlier steps' role values straight from their slots (``B[3][t - 2]``).
+Each line remembers the instruction it computes, so errors name the node and, in a loop,
+the step.  Nothing here looks at rendered text again.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .dims import Poly, as_poly, render as expr
+from .lower import Code, Instr, LoopCode, T_VAR
+from .fusion import FusedKernel
+from .memory import BROADCASTING, UFUNC, Plan, run_view
+
+__all__ = ["Rendered", "render_program", "key_text"]
+
+
+class Rendered:
+    """Source lines (``lines``: (indent, text, instr or None)) and the tables they use."""
+
+    def __init__(self):
+        self.lines: List[Tuple[int, str, Optional[Instr]]] = []
+        self.shapes: List[tuple] = []
+        self.views: List[tuple] = []
+        self.kernels: List[object] = []
+        self.attrs: List[dict] = []
+        self.consts: List[object] = []
+        self.box_sizes: List[tuple] = []
+        self.fused_kernels: List[object] = []
+        self.links = 0
+        self.symbols: Tuple[str, ...] = ()
+        self.defs: Dict[int, int] = {}      # value id -> line index that defines it
+        self.uses: Dict[int, List[int]] = {}  # line index -> value ids it reads
+        self.output_ids: List[int] = []
+
+
+def key_text(key) -> str:
+    """Python subscript text for a symbolic index key (``[t - 1, :, ::-1]``)."""
+    parts = []
+    for k in key:
+        if k[0] == "a":
+            parts.append(":")
+        elif k[0] == "i":
+            parts.append(expr(k[1]))
+        else:
+            start, stop, step = k[1:]
+            stop_t = "" if stop is None or (isinstance(stop, int) and stop < 0) else expr(stop)
+            parts.append(f"{expr(start)}:{stop_t}" + (f":{step}" if step != 1 else ""))
+    return "[" + ", ".join(parts) + "]"
+
+
+class _Writer:
+    def __init__(self, code: Code, plan: Plan, fuse_groups, ufunc_reduce: bool):
+        self.code, self.plan, self.r = code, plan, Rendered()
+        self.ufunc_reduce = ufunc_reduce
+        self.groups = fuse_groups or {}
+        self.instrs = {i.id: i for i in code.instrs()}
+        self.indent = 1
+        self.slot_views: Dict[tuple, str] = {}
+        self.kernel_ids: Dict[tuple, int] = {}
+        self._box_sizes: Dict[int, int] = {}
+
+    # -------------------------------------------------------------- tables
+    def shape(self, shape) -> str:
+        self.r.shapes.append(tuple(shape))
+        return f"S[{len(self.r.shapes) - 1}]"
+
+    def view(self, desc) -> str:
+        if desc in self.slot_views:
+            return self.slot_views[desc]
+        self.r.views.append(desc)
+        text = f"V[{len(self.r.views) - 1}]"
+        self.slot_views[desc] = text
+        return text
+
+    def emit(self, text: str, ins: Optional[Instr] = None, uses=()) -> None:
+        self.r.lines.append((self.indent, text, ins))
+        if ins is not None:
+            idx = len(self.r.lines) - 1
+            self.r.defs.setdefault(ins.id, idx)
+            self.r.uses[idx] = list(uses)
+
+    # -------------------------------------------------------------- references
+    def role_slot(self, role: int, step) -> str:
+        """The slot of ``role`` at ``step``: inline in a loop body (``B[3][t - 1]``), a
+        planned view in straight code."""
+        st = self.plan.storage[role]
+        step = as_poly(step)
+        if T_VAR in step.symbols:
+            if st.kind == "ring":
+                return f"B[{st.buffer}][({expr(step)}) % {st.size}]"
+            return f"B[{st.buffer}][{expr(st.slot(step))}]"
+        return self.view(("at", st.buffer, st.slot(step), st.size if st.kind == "ring" else None))
+
+    def run_view(self, role: int, first, last) -> str:
+        st = self.plan.storage[role]
+        return self.view(("run", st.buffer, st.slot(first), st.slot(last)))
+
+    def arg(self, a) -> str:
+        if a[0] == "v":
+            return f"v{a[1]}"
+        if a[0] == "role":
+            return self.role_slot(a[1], a[2])
+        return self.run_view(a[1], a[2], a[3])
+
+    def out_of(self, ins: Instr) -> Optional[str]:
+        o = self.plan.out.get(ins.id)
+        if o is None:
+            return None
+        if o[0] == "buf":
+            return f"B[{o[1]}]"
+        if o[0] == "slot":
+            box, idx = o[1], o[2]
+            return self.view(("slot", self.plan.box_buffer[box], self._sizes(box), idx))
+        if ins.loop is not None:
+            return self.role_slot(ins.role, ins.step)
+        role, step = ins.provides[0]
+        return self.role_slot(role, step)
+
+    def _sizes(self, box: int):
+        ins = self.instrs[box]
+        if ins.op != "concat":
+            return None
+        if box not in self._box_sizes:
+            self.r.box_sizes.append(tuple(self.instrs[a[1]].shape[0] for a in ins.args))
+            self._box_sizes[box] = len(self.r.box_sizes) - 1
+        return self._box_sizes[box]
+
+    def flat_view(self, out: str, shape) -> str:
+        """``out`` (a buffer, planned view or inline slot) reshaped to ``shape``."""
+        if out.startswith("B[") and out.count("[") == 1:
+            return self.view(("reshape", "B", int(out[2:-1]), tuple(shape)))
+        if out.startswith("V["):
+            return self.view(("reshape", "V", int(out[2:-1]), tuple(shape)))
+        return f"{out}.reshape({self.shape(shape)})"
+
+    # -------------------------------------------------------------- program
+    def write(self) -> Rendered:
+        r = self.r
+        symbols = sorted(self.code.symbols)
+        r.symbols = tuple(symbols)
+        for s in self.code.sequence:
+            if isinstance(s, LoopCode):
+                self.loop(s)
+            else:
+                self.instr(s)
+        outs = ", ".join(self.arg(a) for a in self.code.outputs.values())
+        r.output_ids = [a[1] for a in self.code.outputs.values() if a[0] == "v"]
+        self.emit(f"return ({outs},)")
+        return r
+
+    def loop(self, loop: LoopCode) -> None:
+        d = loop.direction
+        start, stop = as_poly(loop.start), as_poly(loop.stop) + d
+        step = "" if d == 1 else ", -1"
+        self.emit(f"for {T_VAR} in range({expr(start)}, {expr(stop)}{step}):")
+        self.indent += 1
+        for ins in loop.body:
+            self.instr(ins)
+        self.indent -= 1
+
+    def instr(self, ins: Instr) -> None:
+        group = self.groups.get(ins.id)
+        if group is not None:
+            if ins.id == group.last:
+                self.fused(group)
+            return
+        op, v = ins.op, f"v{ins.id}"
+        uses = [a[1] for a in ins.args if a[0] == "v"]
+        args = [self.arg(a) for a in ins.args]
+        if op == "input":
+            self.emit(f"{v} = I[{ins.node.attr('name')!r}]", ins)
+        elif op == "param":
+            self.emit(f"{v} = P[{ins.node.attr('name')!r}]", ins)
+        elif op == "const":
+            self.r.consts.append(ins.node.op.kernel(np, **dict(ins.node.attrs)))
+            self.emit(f"{v} = C[{len(self.r.consts) - 1}]", ins)
+        elif op == "fill":
+            self.emit(f"{v} = B[{self.plan.out[ins.id][1]}]", ins)
+        elif op in ("index", "reshape", "transpose", "broadcast_to", "stop_gradient",
+                    "recompute") or run_view(ins):
+            self.emit(f"{v} = {self.view_expr(ins, args)}", ins, uses)
+        elif ins.id not in self.plan.out:  # a generic kernel: allocates its result
+            self.kernel(ins, v, args, uses)
+        else:
+            out = self.out_of(ins)
+            if out.startswith("B[") and out.count("[") > 1:  # a role slot in a loop body
+                self.emit(f"{v} = {out}", ins)
+                out = v
+            self.emit(self.op_text(ins, v, args, out), ins, uses)
+        for role, step in self.plan.copies.get(ins.id, ()):
+            self.emit(f"np.copyto({self.role_slot(role, step)}, {v})", ins, [ins.id])
+
+    def view_expr(self, ins: Instr, args) -> str:
+        op, a = ins.op, args[0]
+        if op == "stack":
+            return f"{a}  # the steps, stored in place"
+        if op == "concat":
+            return f"{a}.reshape({self.shape(ins.shape)})  # the steps, stored in place"
+        if op == "index":
+            return f"{a}{key_text(ins.attrs['key'])}"
+        if op == "reshape":
+            return f"{a}.reshape({self.shape(ins.shape)})"
+        if op == "transpose":
+            return f"{a}.transpose({tuple(ins.attrs['axes'])!r})"
+        if op == "broadcast_to" and ins.id in self.plan.elided:
+            return f"{a}  # broadcast by its ufunc users"
+        if op == "broadcast_to":
+            return f"np.broadcast_to({a}, {self.shape(ins.shape)})"
+        return a
+
+    def kernel(self, ins: Instr, v, args, uses) -> None:
+        self.r.kernels.append(ins.node.op.kernel)
+        call = f"K[{len(self.r.kernels) - 1}](np, {', '.join(args)}, **A[{len(self.r.attrs)}]"
+        if ins.node.op.wants_shape:
+            call += f", shape={self.shape(ins.shape)}"
+        self.r.attrs.append(dict(ins.attrs))
+        self.emit(f"{v} = {call})", ins, uses)
+
+    def op_text(self, ins: Instr, v, args, out) -> str:
+        op = ins.op
+        if op in UFUNC:
+            if any(a[0] == "v" and self.plan.out.get(a[1]) == self.plan.out.get(ins.id)
+                   for a in ins.args):
+                self.r.links += 1
+            return f"{v} = np.{UFUNC[op]}({', '.join(args)}, out={out})"
+        if op == "relu":
+            return f"{v} = np.maximum({args[0]}, 0, out={out})"
+        if op == "sigmoid":  # 1/(1+e^-x) = (1 + tanh(x/2)) / 2: stable, in place
+            return (f"{v} = np.multiply({args[0]}, 0.5, out={out}); np.tanh({v}, out={v}); "
+                    f"np.multiply({v}, 0.5, out={v}); np.add({v}, 0.5, out={v})")
+        if op == "pow":
+            return f"{v} = np.power({args[0]}, {ins.attrs['exponent']!r}, out={out})"
+        if op == "add_n":
+            return self.add_n(ins, v, args, out)
+        if op == "where":
+            return (f"{v} = {out}; np.copyto({v}, {args[2]}); "
+                    f"np.copyto({v}, {args[1]}, where={args[0]})")
+        if op == "cast":
+            return f"{v} = {out}; np.copyto({v}, {args[0]}, casting='unsafe')"
+        if op == "matmul":
+            a, b = (self.arg_shape(x) for x in ins.args)
+            if len(a) > 2 and len(b) == 2:  # one GEMM over all leading rows
+                k, m = a[-1], ins.shape[-1]
+                flat = self.flat_view(out, (-1, m))
+                return (f"np.matmul({args[0]}.reshape({self.shape((-1, k))}), {args[1]}, "
+                        f"out={flat}); {v} = {out}")
+            return f"{v} = np.matmul({args[0]}, {args[1]}, out={out})"
+        if op in ("sum", "max"):
+            if self.ufunc_reduce:  # NumPy: the ufunc's reduce skips a wrapper
+                fn = "add.reduce" if op == "sum" else "maximum.reduce"
+            else:  # CuPy: its reduction kernels
+                fn = "sum" if op == "sum" else "amax"
+            return (f"{v} = np.{fn}({args[0]}, axis={tuple(ins.attrs['axes'])!r}, "
+                    f"keepdims={ins.attrs['keepdims']}, out={out})")
+        if op == "sum_to_shape":
+            g, shape = self.arg_shape(ins.args[0]), ins.shape
+            lead = len(g) - len(shape)
+            axes = tuple(range(lead)) + tuple(lead + j for j, d in enumerate(shape)
+                                              if d == 1 and g[lead + j] != 1)
+            kept = self.flat_view(out, (1,) * lead + tuple(shape))
+            fn = "add.reduce" if self.ufunc_reduce else "sum"
+            return (f"np.{fn}({args[0]}, axis={axes!r}, keepdims=True, out={kept}); "
+                    f"{v} = {out}")
+        if op in ("stack", "concat"):
+            return self.join(ins, v, args, out)
+        if op == "unindex":
+            return f"{v} = {out}; {v}.fill(0); {v}{key_text(ins.attrs['key'])} = {args[0]}"
+        raise NotImplementedError(op)  # pragma: no cover - every OUT_OPS entry is handled
+
+    def arg_shape(self, a) -> tuple:
+        if a[0] == "v":
+            return self.instrs[a[1]].shape
+        role = next(r for r in self.code.roles if r.id == a[1])
+        if a[0] == "role":
+            return role.shape
+        n = as_poly(a[3]) - a[2]
+        return (n,) + tuple(role.shape)  # sign irrelevant for ranks
+
+    def add_n(self, ins: Instr, v, args, out) -> str:
+        runs = [x for a, x in zip(ins.args, args) if a[0] == "run"]
+        rest = [x for a, x in zip(ins.args, args) if a[0] != "run"]
+        fn = "add.reduce" if self.ufunc_reduce else "sum"
+        parts = [f"{v} = {out}"]
+        if runs:
+            parts.append(f"np.{fn}({runs[0]}, axis=0, out={v})")
+            for x in runs[1:] + rest:
+                parts.append(f"np.add({v}, {x}, out={v})")
+            return "; ".join(parts)
+        return (f"{v} = np.add({rest[0]}, {rest[1]}, out={out})"
+                + "".join(f"; np.add({v}, {x}, out={v})" for x in rest[2:]))
+
+    def join(self, ins: Instr, v, args, out) -> str:
+        placed = [a[0] == "v" and self.plan.container.get(a[1], (None,))[0] == ins.id
+                  for a in ins.args]
+        if placed and all(placed):
+            return f"{v} = {out}  # its steps were computed in place"
+        axis = ins.attrs["axis"]
+        pieces = []
+        for a, x in zip(ins.args, args):
+            if a[0] == "run":
+                if ins.op == "concat":  # (n, rows, ...) -> (n * rows, ...)
+                    x = f"{x}.reshape({self.shape((-1,) + tuple(self.arg_shape(a)[2:]))})"
+                pieces.append(x)
+            elif ins.op == "stack" and any(b[0] == "run" for b in ins.args):
+                pieces.append(f"{x}[None]")
+            else:
+                pieces.append(x)
+        if ins.op == "stack" and not any(a[0] == "run" for a in ins.args):
+            return f"{v} = np.stack(({', '.join(pieces)},), axis={axis}, out={out})"
+        return f"{v} = np.concatenate(({', '.join(pieces)},), axis={axis}, out={out})"
+
+    def fused(self, group) -> None:
+        """One fused kernel call for ``group``: outputs bound to their buffers or slots
+        first, then ``E[k](inputs..., outputs...)``; groups that fuse to the same code
+        (every step of a loop, every layer) share one kernel."""
+        members = [self.instrs[i] for i in group.members]
+        needed = {self.instrs[i].node for i in group.outputs}
+        kernel = FusedKernel(f"grnn_k{len(self.r.fused_kernels)}", [m.node for m in members],
+                             needed)
+        text = (kernel.in_params, kernel.out_params, kernel.operation)
+        k = self.kernel_ids.get(text)
+        if k is None:
+            k = self.kernel_ids[text] = len(self.r.fused_kernels)
+            self.r.fused_kernels.append(kernel)
+        ref_of = {}
+        for m in members:
+            for node, ref in zip(m.node.args, m.args):
+                ref_of.setdefault(node, ref)
+        by_node = {m.node: m for m in members}
+        outs = []
+        for o in kernel.outputs:
+            ins = by_node[o]
+            outs.append(f"v{ins.id} = {self.out_of(ins)}")
+        call = ", ".join([self.arg(ref_of[n]) for n in kernel.inputs]
+                         + [f"v{by_node[o].id}" for o in kernel.outputs])
+        uses = [r[1] for r in ref_of.values() if r[0] == "v" and r[1] not in group.members]
+        ops = " ".join(m.op for m in members)
+        self.emit("; ".join(outs + [f"E[{k}]({call})"]) + f"  # fused: {ops}", members[-1], uses)
+        for m in members:
+            self.r.defs.setdefault(m.id, len(self.r.lines) - 1)
+            for role, step in self.plan.copies.get(m.id, ()):
+                self.emit(f"np.copyto({self.role_slot(role, step)}, v{m.id})", m, [m.id])
+
+
+def render_program(code: Code, plan: Plan, fuse_groups=None, ufunc_reduce=True) -> Rendered:
+    """The source lines and tables of ``code`` under ``plan``."""
+    return _Writer(code, plan, fuse_groups, ufunc_reduce).write()
