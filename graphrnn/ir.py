@@ -162,7 +162,12 @@ class Node:
         """The node with this structure if one is alive, else None (nothing is built)."""
         key = (op.name, tuple(map(id, args)), tuple([(k, _attr_key(v)) for k, v in attrs]),
                shape, np.dtype(dtype).str)
-        return _INTERN.get(key)
+        node = _INTERN.get(key)
+        if node is not None and _RECORD is not None and node not in _RECORD:
+            meta = _META_STACK[-1]  # found for this build: recorded as if built now
+            _RECORD[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
+                             "name": meta.get("name")}
+        return node
 
     def __setattr__(self, name, value):
         raise AttributeError(f"Node is immutable (tried to set {name!r}); use tag() for metadata")

@@ -93,6 +93,24 @@ def _signature(graphs: Sequence[Graph], points, names) -> _GenericSignature:
     return _GenericSignature(base.name, *tables)
 
 
+def _length_axes(graphs: Sequence[Graph], points, names) -> Dict[str, Dict[int, tuple]]:
+    """Per input, the axes whose size is ``coeff * length`` (read to find a call's lengths)."""
+    out: Dict[str, Dict[int, tuple]] = {}
+    for name, node in graphs[0].inputs.items():
+        for axis, d in enumerate(node.shape):
+            if isinstance(d, Sym):
+                continue
+            sizes = [g.inputs[name].shape[axis] if name in g.inputs else None for g in graphs]
+            if None in sizes:
+                continue
+            expr = fit(sizes, points[:len(graphs)], names)
+            if expr is not None and len(expr.terms) == 1 and len(expr.terms[0][0]) == 1:
+                (sym,), coeff = expr.terms[0]
+                if coeff > 0:
+                    out.setdefault(name, {})[axis] = (sym, coeff)
+    return out
+
+
 class GenericProgram:
     """A program for every sequence length (see the module docstring).
 
@@ -127,11 +145,23 @@ class GenericProgram:
                     self.generic = True
                     break
                 except (RollError, GeneralizeError, PlanError) as e:
-                    self.why_not = f"{type(e).__name__}: {e}"
+                    self.why_not = (self.why_not + "; " if self.why_not else "") + \
+                        f"at length {base}: {type(e).__name__}: {e}"
+                except Exception as e:  # the builder fails at some lengths: build per call
+                    self.why_not = f"building at length {base} failed: {type(e).__name__}: {e}"
+                    break
         if not self.generic:  # one program per length, like an unrolled graph
-            graph = build(**{n: BASES[0] for n in self.names})
-            self.signature = None
-            self.graph, self.report = optimize(graph, level, report=True)
+            self.signature, self.graph, self.report = None, None, None
+            self.source, self.kernels, self.min_length, self._compiled = None, [], None, None
+            try:
+                points = [{n: BASES[0] for n in self.names}] + [
+                    {**{m: BASES[0] for m in self.names}, n: BASES[0] + 1} for n in self.names]
+                graphs = [build(**p) for p in points]
+                self._known = (set(graphs[0].inputs), set(graphs[0].params))
+                self._length_axes = _length_axes(graphs, points, self.names)
+                self.graph, self.report = optimize(graphs[0], level, report=True)
+            except Exception:  # the length is read off the inputs' first axis
+                self._known, self._length_axes = (set(), set()), None
             self.source, self.kernels, self.min_length = None, [], None
             self._compiled = None
         self.compile_seconds = time.perf_counter() - t0
@@ -156,6 +186,8 @@ class GenericProgram:
             rolled.append(roll(opt, record))
         generic = generalize(rolled, points, names)
         self.signature = _signature(graphs, points, names)
+        self._known = (set(self.signature.inputs), set(self.signature.params))
+        self._length_axes = _length_axes(graphs, points, names)
         code = lower(generic, names)
         self._compiled = Compiled(code, self.backend, points[0], name or self.graph.name)
         self.kernels = self._compiled.kernels
@@ -172,18 +204,30 @@ class GenericProgram:
                  dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
         """Run on ``inputs`` and ``params`` (checked against the declared leaves, the lengths
         bound from the inputs' shapes or from ``dims``)."""
-        if self.generic:
+        lengths = self._lengths(inputs, dims)
+        if self.generic and all(lengths.get(n, self.min_length) >= self.min_length
+                                for n in self.names):
             values, env = bind_values(self.signature, self.backend, inputs, params, dims)
             missing = [n for n in self.names if n not in env]
             if missing:
                 raise ShapeError(f"program {self.signature.name!r}: no input gives the length "
                                  f"{missing[0]}; pass it with dims={{'{missing[0]}': n}}")
-            if all(env[n] >= self.min_length for n in self.names):
-                return self._run(values, env, copy)
-            lengths = {n: env[n] for n in self.names}
-        else:
-            lengths = self._lengths(inputs, dims)
-        return self.specialized(**lengths)(inputs, params, dims, copy)
+            return self._run(values, env, copy)
+        missing = [n for n in self.names if n not in lengths]
+        if missing:
+            raise ShapeError(f"program {self.graph.name!r}: no input gives the length "
+                             f"{missing[0]}; pass it with dims={{'{missing[0]}': n}}")
+        program = self.specialized(**lengths)
+        # a short unrolling may not reach every input or parameter (a delay longer than
+        # it): values the longer ones need are accepted and left unused
+        sig = program.source_graph
+        if params is not None:
+            params = {k: v for k, v in params.items()
+                      if k in sig.params or k not in (self._known[1] or sig.params)}
+        if inputs is not None:
+            inputs = {k: v for k, v in inputs.items()
+                      if k in sig.inputs or k not in (self._known[0] or sig.inputs)}
+        return program(inputs, params, dims, copy)
 
     def _run(self, values, env, copy):
         key = tuple(sorted(env.items()))
@@ -214,25 +258,19 @@ class GenericProgram:
         return outs
 
     def _lengths(self, inputs, dims) -> Dict[str, int]:
-        """Lengths of a call when every length has its own program: from ``dims``, or the
-        first axis of an input whose first axis is the length at the base graph."""
-        lengths = {n: v for n, v in (dims or {}).items() if n in self.names}
-        if len(lengths) < len(self.names):
-            probes = {}
-            for k, p in enumerate([{n: BASES[0] for n in self.names}] + [
-                    {**{m: BASES[0] for m in self.names}, n: BASES[0] + 1} for n in self.names]):
-                probes[k] = self.build(**p)
-            for n_i, n in enumerate(self.names):
-                if n in lengths:
-                    continue
-                for name, node in probes[0].inputs.items():
-                    other = probes[1 + n_i].inputs.get(name)
-                    if other is not None and node.shape[:1] != other.shape[:1] and inputs \
-                            and name in inputs:
-                        lengths[n] = int(np.shape(inputs[name])[0])
-                        break
-                else:
-                    raise ShapeError(f"no input gives the length {n}; pass dims={{'{n}': n}}")
+        """The lengths a call gives: from ``dims``, or the inputs' sizes along length axes."""
+        lengths = {n: int(v) for n, v in (dims or {}).items() if n in self.names}
+        if self._length_axes is None:  # nothing known: one length, the inputs' first axis
+            for v in (inputs or {}).values():
+                if np.ndim(v) and len(self.names) == 1:
+                    lengths.setdefault(self.names[0], int(np.shape(v)[0]))
+            return lengths
+        for name, axes in self._length_axes.items():
+            if inputs and name in inputs:
+                shape = np.shape(inputs[name])
+                for axis, (sym, coeff) in axes.items():
+                    if axis < len(shape) and sym not in lengths:
+                        lengths[sym] = int(shape[axis]) // coeff
         return lengths
 
     def specialized(self, **lengths) -> Program:
@@ -248,6 +286,11 @@ class GenericProgram:
         else:
             self._specialized.move_to_end(key)
         return program
+
+    @property
+    def param_names(self) -> Optional[List[str]]:
+        """The parameters a call takes (None when the builder could not be probed)."""
+        return sorted(self._known[1]) if self._known[1] else None
 
     @property
     def cuda_source(self) -> str:

@@ -118,14 +118,14 @@ def _intervals(info: StepInfo) -> Dict[int, Tuple[int, int]]:
 
 
 def _class_graph(info: StepInfo, loopc: Dict[int, Tuple[int, int]]):
-    """Edges between loop classes, read off each class's middle node: (a, c) -> set of Δ."""
+    """Edges between loop classes, from every node of theirs: (a, c) -> set of Δ."""
     edges: Dict[Tuple[int, int], set] = {}
-    for c, (lo, hi) in loopc.items():
-        n = info.inst[c][(lo + hi) // 2]
-        for a in n.args:
-            ca = info.cls.get(a)
-            if ca in loopc:
-                edges.setdefault((ca, c), set()).add(info.tau[n] - info.tau[a])
+    for c in loopc:
+        for step, n in info.inst[c].items():
+            for a in n.args:
+                ca = info.cls.get(a)
+                if ca in loopc:
+                    edges.setdefault((ca, c), set()).add(step - info.tau[a])
     return edges
 
 
@@ -160,7 +160,9 @@ def roll(graph: Graph, record: Optional[dict] = None) -> Rolled:
         comps.append({"members": set(members), "direction": 1 if signs == {True} else -1,
                       "range": (max(loopc[c][0] for c in members),
                                 min(loopc[c][1] for c in members)), "cyclic": True})
-    _attach(cg, edges, loopc, comps, comp_of, acyclic, info)
+    for c in acyclic:  # placed like the others: into the first loop they fit after their inputs
+        comp_of[c] = len(comps)
+        comps.append({"members": {c}, "direction": 0, "range": loopc[c], "cyclic": False})
     return _place(graph, info, loopc, comps, comp_of, free)
 
 
@@ -173,43 +175,6 @@ def _free_views(info: StepInfo) -> set:
         if op in VIEWS and all(r[0] == "G" or (r[0] == "L" and r[1] in free) for r in refs):
             free.add(c)
     return free
-
-
-def _attach(cg, edges, loopc, comps, comp_of, acyclic, info) -> None:
-    """Put each class outside any recurrence into the component of a class that reads it
-    (computed right before it is needed) or else of one it reads; alone when neither fits
-    (its interval must cover the component's steps, and Δ must point the component's way)."""
-    topo = list(nx.topological_sort(nx.condensation(cg)))
-    scc = nx.condensation(cg)
-    order = [c for k in topo for c in scc.nodes[k]["members"]]
-    acyclic = set(acyclic)
-
-    def fits(c, k, deltas):
-        comp = comps[k]
-        lo, hi = comp["range"]
-        return (loopc[c][0] <= lo and hi <= loopc[c][1]
-                and all(d * comp["direction"] >= 0 for d in deltas))
-
-    for c in reversed(order):  # readers first
-        if c in acyclic:
-            readers = {comp_of.get(b) for (a, b) in edges if a == c}
-            if len(readers) == 1 and None not in readers:
-                k = readers.pop()
-                if all(fits(c, k, ds) for (a, b), ds in edges.items() if a == c):
-                    comp_of[c] = k
-                    comps[k]["members"].add(c)
-    for c in order:  # then what reads a recurrence and feeds none
-        if c in acyclic and c not in comp_of:
-            for (a, b), ds in sorted(edges.items(), key=lambda e: e[0][0]):
-                k = comp_of.get(a)
-                if b == c and k is not None and fits(c, k, ds):
-                    comp_of[c] = k
-                    comps[k]["members"].add(c)
-                    break
-    for c in order:
-        if c in acyclic and c not in comp_of:
-            comp_of[c] = len(comps)
-            comps.append({"members": {c}, "direction": 0, "range": loopc[c], "cyclic": False})
 
 
 def _place(graph, info, loopc, comps, comp_of, free) -> Rolled:
@@ -268,7 +233,46 @@ def _place(graph, info, loopc, comps, comp_of, free) -> Rolled:
         stuck = [u for u in first if u not in seg]
         raise RollError("straight code and loops depend on each other in a cycle: "
                         + ", ".join(f"{u}" for u in stuck[:6]))
+    _sink(graph, unit, tau, order, preds, succs, seg, loops, comps)
     return _build(graph, info, loopc, comps, unit, order, seg, loops, free)
+
+
+def _sink(graph, unit, tau, order, preds, succs, seg, loops, comps) -> None:
+    """Move each computation that is no recurrence of its own (a gate's derivative
+    ``s * (1 - s)``) from the loop that first could run it to the loop that reads it: it is
+    then computed where it is used, from values stored anyway, instead of being stored from
+    the forward loop to the backward one."""
+    straight_reads: Dict[tuple, List[int]] = {}  # steps of a unit that straight code reads
+    for n in graph.nodes:
+        if unit[n][0] == "n":
+            for a in n.args:
+                if unit[a][0] == "c":
+                    straight_reads.setdefault(unit[a], []).append(tau[a])
+    for u in reversed(order):
+        if u[0] != "c" or comps[u[1]]["cyclic"]:
+            continue
+        here = seg[u]
+        readers = [w for w in succs[u] if seg[w] % 2]
+        if not readers:
+            continue
+        target = min(seg[w] for w in readers)
+        if target <= here:
+            continue
+        loop, rng = loops[target], comps[u[1]]["range"]
+        lo, hi = loop["range"]
+        if not rng[0] <= lo <= hi <= rng[1] or any(
+                lo <= step <= hi for step in straight_reads.get(u, ())):
+            continue  # straight code reads a step it would compute only in the target loop
+        inside = [preds[u][v] for v in preds[u] if seg[v] == target]
+        outside = [preds[w][u] for w in readers if seg[w] == target]
+        if any(seg[v] > target for v in preds[u]) or _direction(
+                loop["direction"], 0, inside + outside) != loop["direction"]:
+            continue
+        loops[here]["units"].remove(u)
+        loop["units"].append(u)
+        seg[u] = target
+    for s in [s for s, loop in loops.items() if not loop["units"]]:
+        del loops[s]
 
 
 def _join_loop(u, comp, preds, seg, loops, loopc, comps) -> int:
@@ -343,6 +347,25 @@ def _build(graph, info, loopc, comps, unit, order, seg, loops, free) -> Rolled:
             return s
         return None
 
+    # ---- roles: the classes of each loop; values read where a role's step is outside its
+    # loop must be straight code (a dry run of the bodies finds them)
+    role_of: Dict[int, int] = {}
+    roles: List[int] = []             # role -> loop id
+    loop_ids = {s: k for k, s in enumerate(sorted(loops))}
+    seg_of_loop = {k: s for s, k in loop_ids.items()}
+    for s in sorted(loops):
+        lo, hi = ranges[s]
+        rep = (lo + hi) // 2
+        for c in sorted((c for c, ls in loop_of.items() if ls == s),
+                        key=lambda c: pos[inst[c][rep]]):
+            role_of[c] = len(roles)
+            roles.append(loop_ids[s])
+    loop_providers: Dict[Tuple[int, int], Node] = {}
+    for s in sorted(loops):
+        _body(s, loop_ids[s], ranges[s], loops[s]["direction"] or 1, loop_of, info, role_of,
+              _AnyItem(), loop_seg, lambda role, step, node: loop_providers.setdefault(
+                  (role, step), node), pos, free)
+    needed = set(loop_providers.values())
     # ---- straight nodes: as late as their users allow (short lives), in graph order
     users: Dict[Node, List[Node]] = {n: [] for n in graph.nodes}
     for n in graph.nodes:
@@ -356,8 +379,8 @@ def _build(graph, info, loopc, comps, unit, order, seg, loops, free) -> Rolled:
         if s is not None:
             place[n] = s
             continue
-        if cls.get(n) in free and users[n] and all(u in inlined or loop_seg(u) is not None
-                                                   for u in users[n]):
+        if cls.get(n) in free and n not in needed and users[n] and all(
+                u in inlined or loop_seg(u) is not None for u in users[n]):
             inlined.add(n)  # its place: the first loop that reads it
             place[n] = min(place[u] for u in users[n])
             continue
@@ -372,17 +395,6 @@ def _build(graph, info, loopc, comps, unit, order, seg, loops, free) -> Rolled:
                                        and pos[a] > pos[n]):
                 raise RollError("a loop reads a value computed after it")
     # ---- roles and items
-    role_of: Dict[int, int] = {}
-    roles: List[int] = []             # role -> loop id
-    loop_ids = {s: k for k, s in enumerate(sorted(loops))}
-    seg_of_loop = {k: s for s, k in loop_ids.items()}
-    for s in sorted(loops):
-        lo, hi = ranges[s]
-        rep = (lo + hi) // 2
-        for c in sorted((c for c, ls in loop_of.items() if ls == s),
-                        key=lambda c: pos[inst[c][rep]]):
-            role_of[c] = len(roles)
-            roles.append(loop_ids[s])
     items: Dict[Node, Item] = {}
     sequence = []
     straight_nodes = sorted((n for n in graph.nodes if loop_seg(n) is None
@@ -400,6 +412,12 @@ def _build(graph, info, loopc, comps, unit, order, seg, loops, free) -> Rolled:
         if have is not node:
             raise RollError("two values provide one step of a role")
 
+    def can_provide(role: int, step: int, node: Node) -> bool:
+        """An aggregate's neighbour of a run provides the role's step unless the loops
+        already read another value there."""
+        have = providers.get((role, step), loop_providers.get((role, step)))
+        return have is None or have is node
+
     def ref(a: Node):
         s = loop_seg(a)
         if s is None:
@@ -409,7 +427,8 @@ def _build(graph, info, loopc, comps, unit, order, seg, loops, free) -> Rolled:
     for s in range(0, last_seg + 1):
         if s % 2 == 0:
             for n in by_seg.get(s, ()):
-                args = _aggregate_args(n, ref, loop_seg, tau, role_of, cls, provide) \
+                args = _aggregate_args(n, ref, loop_seg, tau, role_of, cls, provide,
+                                       can_provide) \
                     if len(n.args) > 1 and n.op.name in AGGREGATES else tuple(
                         ref(a) for a in n.args)
                 item = items[n] = Item(len(sequence), n, tau[n], args, relative_attrs(n, tau))
@@ -424,6 +443,15 @@ def _build(graph, info, loopc, comps, unit, order, seg, loops, free) -> Rolled:
             raise RollError("a role is provided by a value that is not straight code")
     outputs = {k: ref(v) for k, v in graph.outputs.items()}
     return Rolled(graph, sequence, roles, outputs)
+
+
+class _AnyItem:
+    """Stands in for the items table in a dry run of :func:`_body`."""
+
+    id = -1
+
+    def __getitem__(self, node):
+        return self
 
 
 def _body(s, loop_id, rng, direction, loop_of, info, role_of, items, loop_seg, provide, pos,
@@ -481,7 +509,7 @@ def _body(s, loop_id, rng, direction, loop_of, info, role_of, items, loop_seg, p
     return Loop(loop_id, lo, hi, direction, body, rep)
 
 
-def _aggregate_args(n, ref, loop_seg, tau, role_of, cls, provide):
+def _aggregate_args(n, ref, loop_seg, tau, role_of, cls, provide, can_provide):
     """Arguments of a straight node, with consecutive steps of one role as a run
     ("run", role, first, last); a peeled neighbour at the right step provides the role."""
     raw = []
@@ -508,12 +536,14 @@ def _aggregate_args(n, ref, loop_seg, tau, role_of, cls, provide):
             continue
         last = raw[j - 1][1]
         # peeled neighbours extend the run
-        while i > 0 and raw[i - 1] is None and tau[n.args[i - 1]] == first - step:
+        while i > 0 and raw[i - 1] is None and tau[n.args[i - 1]] == first - step and \
+                can_provide(role, first - step, n.args[i - 1]):
             provide(role, first - step, n.args[i - 1])
             out.pop()
             first -= step
             i -= 1
-        while j < len(raw) and raw[j] is None and tau[n.args[j]] == last + step:
+        while j < len(raw) and raw[j] is None and tau[n.args[j]] == last + step and \
+                can_provide(role, last + step, n.args[j]):
             provide(role, last + step, n.args[j])
             last += step
             j += 1

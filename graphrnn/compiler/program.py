@@ -106,6 +106,11 @@ class Program:
                 k.drop_nodes()
 
     @property
+    def param_names(self):
+        """The parameters a call takes."""
+        return list(self.source_graph.params)
+
+    @property
     def loops(self) -> int:
         """How many loops the generated code has (0: straight-line)."""
         return self._compiled.loops

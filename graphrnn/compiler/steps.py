@@ -13,8 +13,8 @@ node, from the structure, with the named values of unrolling as anchors:
 - a node that reads no step's value belongs to the one step that uses it (a slice of a
   batched GEMM, of the loss gradient), or to none, whatever its tag says, unless it is a
   named state or input slice;
-- a stack, concat or sum of values of four or more steps gathers them over time: it
-  belongs to no step, whatever its tag says;
+- a stack, concat or sum of values of more than half of all steps (four at least) gathers
+  them over time: it belongs to no step, whatever its tag says;
 - any other tagged node is at its tag; an untagged one belongs to the one step that uses
   it, or else to the one step whose values it reads;
 - everything else (inputs, parameters, invariants, whole-sequence values such as stacks,
@@ -94,6 +94,9 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
             data.add(n)
     tau: Dict[Node, Optional[int]] = {n: (meta.step(n) if n.args and n in data else None)
                                       for n in nodes}
+    tagged = [t for t in tau.values() if t is not None]
+    # a gather over time reads more than half of all steps (a recurrence's delays far fewer)
+    gather = max(4, (max(tagged) - min(tagged) + 1) // 2 + 1) if tagged else 4
     for _ in range(4):
         before = dict(tau)
         for n in reversed(nodes):  # users first: what reads no step sinks to its user's
@@ -105,7 +108,7 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
                 continue
             arg_steps = {tau[a] for a in n.args} - {None}
             free = not arg_steps
-            if _aggregate(n) and len(arg_steps) >= 4:
+            if _aggregate(n) and len(arg_steps) >= gather:
                 tau[n] = None  # a stack, concat or sum over time, whatever its tag says
             elif free or tag is None:
                 steps = {tau[u] for u in users[n]} - {None}
