@@ -59,9 +59,11 @@ def engine_step(cell, T, B, D, H, params, dtype=np.float32, backend="numpy", cud
     model = getattr(models, cell)(D, H, dtype=dtype)
     model.load_state_dict(params)
     t0 = time.perf_counter()
-    g = model.graph(T)
-    dg = gr.grad_graph(gr.Graph({"loss": loss_of(dict(g.outputs))}), loss="loss")
-    program = gr.compile(dg, backend=backend, keep_graph=False, cuda_graph=cuda_graph)
+
+    def build(T):  # one program for every sequence length, as models and fit compile it
+        g = model.graph(T)
+        return gr.grad_graph(gr.Graph({"loss": loss_of(dict(g.outputs))}), loss="loss")
+    program = gr.compile(build, backend=backend, cuda_graph=cuda_graph)
     compile_s = time.perf_counter() - t0
     p = {k: program.backend.asarray(v) for k, v in model.parameters().items()}
     return (lambda x: program({"input": x}, p, copy=False)), compile_s, program
@@ -234,7 +236,7 @@ def main(argv=None):
             med = time_all(steps, x, xt, budget=0.5 if args.quick else 1.5,
                            min_rounds=3 if args.quick else 5)
             ref = steps["numpy"].__self__
-            buffers = {"engine": program.memory_bytes({"B": B}) / 2**20,
+            buffers = {"engine": program.memory_bytes({"B": B, "T": T}) / 2**20,
                        "numpy": sum(v.nbytes for v in vars(ref).values()
                                     if isinstance(v, np.ndarray)) / 2**20}
             row = {"cell": cell, "config": cfg, "compile_s": compile_s, "buffers_mib": buffers,

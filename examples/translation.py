@@ -71,13 +71,9 @@ def main(argv=None):
                     src_embedding=Embedding(len(SRC), 16, seed=3),
                     tgt_embedding=Embedding(len(TGT), 16, seed=4))
     opt = Adam(model.parameters(), lr=0.01)
-    targets = {}
 
-    def loss_for(steps):  # one loss function per target length, so programs are cached
-        if steps not in targets:
-            y = gr.input("target", (steps, gr.B), np.int64)
-            targets[steps] = (lambda out: cross_entropy(out["logits"], y)), y
-        return targets[steps][0]
+    def loss(out):  # the targets take the logits' (T, B): one program for every length
+        return cross_entropy(out["logits"], gr.input("target", out["logits"].shape[:2], np.int64))
 
     batches = buckets(train, 32)
     bar = None if args.quiet else tqdm(total=args.epochs, desc="epochs")
@@ -86,11 +82,10 @@ def main(argv=None):
         for i in rng.permutation(len(batches)):
             src, tgt = batches[i]
             tgt_in = np.vstack([np.zeros((1, tgt.shape[1]), np.int64), tgt[:-1]])  # <s> + shifted
-            fn = loss_for(tgt.shape[0])
-            loss, grads = model.loss_and_grad(fn, src, tgt_in, extra={"target": tgt})
+            value, grads = model.loss_and_grad(loss, src, tgt_in, extra={"target": tgt})
             gr.optim.clip_grad_norm(grads, 5.0)
             opt.step(grads)
-            total += loss
+            total += value
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{total / len(batches):.4f}")

@@ -19,8 +19,8 @@ import numpy as np
 
 from . import ops as F
 from .autodiff import grad_graph
-from .compiler import Program
 from .ir import Graph, Node
+from .models.module import function_key
 from .optim import Optimizer, clip_grad_norm, clip_grad_value
 from .shapes import B
 
@@ -184,13 +184,16 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         start, history = info["epoch"], {k: list(v) for k, v in info["history"].items()}
     if tbptt is not None and not batches.per_step:
         raise ValueError("fit: truncated BPTT needs per-step targets")
-    programs: Dict[tuple, Program] = {}
+    def program(target_shape, target_dtype, masked, carry, train):
+        """The model's program for this kind of batch (kept on the model: a second ``fit``
+        compiles nothing); one program for every sequence length."""
+        key = ("fit", function_key(loss), target_shape, np.dtype(target_dtype).str, masked,
+               carry, train)
 
-    def program(steps, target_shape, target_dtype, masked, carry, train):
-        key = (steps, target_shape, np.dtype(target_dtype).str, masked, carry, train)
-        if key not in programs:
-            g = model.graph(steps, initial_states=carry, mask=masked)
-            target = F.input("target", target_shape, target_dtype)
+        def build(T):
+            g = model.graph(T, initial_states=carry, mask=masked)
+            shape = ((T, B) if batches.per_step else (B,)) + target_shape
+            target = F.input("target", shape, target_dtype)
             mask = g.inputs.get("mask") if masked else None
             value = loss(dict(g.outputs), target, mask)
             if not isinstance(value, Node) or value.shape != ():
@@ -198,19 +201,23 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             graph = Graph({"loss": value, **g.outputs}, name="train" if train else "eval")
             if train:  # adds "dloss/d<name>" for every parameter
                 graph = grad_graph(graph, list(params), loss="loss")
-            programs[key] = Program(graph, keep_graph=False)
-        return programs[key]
+            return graph
+        return model.program(key, build)
 
     def run(x, y, mask, train, states=None):
-        steps = x.shape[0]
-        tshape = ((steps, B) if batches.per_step else (B,)) + y.shape[(2 if batches.per_step else 1):]
-        prog = program(steps, tshape, y.dtype, mask is not None, states is not None, train)
+        tshape = y.shape[(2 if batches.per_step else 1):]
+        prog = program(tshape, y.dtype, mask is not None, states is not None, train)
         feeds = {"input": x, "target": y}
         if mask is not None:
             feeds["mask"] = mask
         if states is not None:
             feeds.update(states)
-        return prog(feeds, {k: params[k] for k in prog.source_graph.params}, copy=False)
+        names = prog.param_names
+        out = prog(feeds, params if names is None else {k: params[k] for k in names},
+                   copy=False)
+        if prog.backend.name != "numpy":
+            out = {k: prog.backend.to_numpy(v) for k, v in out.items()}
+        return out
 
     def evaluate(split: _Batches):
         total, count, outs, ys, masks = 0.0, 0, [], [], []

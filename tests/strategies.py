@@ -101,14 +101,10 @@ ACTIVATIONS = {"tanh": gr.tanh, "sigmoid": gr.sigmoid, "half": lambda v: v * 0.5
 
 
 @st.composite
-def recurrences(draw, n=2, batch=2):
-    """A random recurrence unrolled into a loss graph, with values for all its leaves.
-
-    1-2 states (inits zeros / param / input, delays 1-3, a same-step use of an earlier
-    state), 0-1 inputs (x[t] and delayed x), an output with optional feedback y[t-1], random
-    T in 1..8, forward or reverse, with or without a padding mask.
-    Returns ``(graph, inputs, params, description)``; ``graph`` has a scalar ``loss``.
-    """
+def random_recurrence(draw, n=2):
+    """A random recurrence: 1-2 states (inits zeros / param / input, delays 1-3, a same-step
+    use of an earlier state), 0-1 inputs (x[t] and delayed x), an output with optional
+    feedback y[t-1]; returns ``(rec, description)``."""
     from graphrnn import Recurrence, t
 
     rec = Recurrence("random", dtype=F64)
@@ -145,11 +141,38 @@ def recurrences(draw, n=2, batch=2):
         rec.update(s, ACTIVATIONS[act](gr.add_n(terms) + rec.param(f"b{i}", (n,))))
         lines.append(f"s{i}: {act}, {len(terms)} terms")
     rec.output("y", gr.add_n([s @ rec.param(f"V{i}", (n, n)) for i, s in enumerate(states)]))
-    steps = draw(st.integers(1, 8))
-    reverse, masked = draw(st.booleans()), draw(st.booleans())
+    desc = (f"input={has_input} feedback={feedback}; " + "; ".join(lines) + "\n"
+            + rec.describe())
+    return rec, desc
+
+
+def recurrence_loss(rec, steps, reverse, masked):
+    """The unrolled recurrence's loss graph: sum(y**2) + sum(s0_final)."""
     g = rec.unroll(steps, reverse=reverse, mask=masked)
     loss = gr.sum(g.outputs["y"] * g.outputs["y"]) + gr.sum(g.outputs["s0_final"])
-    graph = gr.Graph({"loss": loss})
+    return gr.Graph({"loss": loss})
+
+
+def leaf_values(graph, rng, batch=2):
+    """Values for a graph's inputs (bool masks, floats in [-1, 1]) from a NumPy generator."""
+    out = {}
+    for name, node in graph.inputs.items():
+        shape = tuple(batch if isinstance(d, gr.Sym) else d for d in node.shape)
+        out[name] = (rng.random(shape) < 0.7 if node.dtype == bool
+                     else rng.uniform(-1.0, 1.0, size=shape))
+    return out
+
+
+@st.composite
+def recurrences(draw, n=2, batch=2):
+    """A random recurrence unrolled into a loss graph, with values for all its leaves:
+    random T in 1..8, forward or reverse, with or without a padding mask.
+    Returns ``(graph, inputs, params, description)``; ``graph`` has a scalar ``loss``.
+    """
+    rec, desc = draw(random_recurrence(n))
+    steps = draw(st.integers(1, 8))
+    reverse, masked = draw(st.booleans()), draw(st.booleans())
+    graph = recurrence_loss(rec, steps, reverse, masked)
     inputs = {}
     for name, node in graph.inputs.items():
         shape = tuple(batch if isinstance(d, gr.Sym) else d for d in node.shape)
@@ -158,6 +181,16 @@ def recurrences(draw, n=2, batch=2):
         else:
             inputs[name] = draw(arrays(shape, -1.0, 1.0))
     params = {name: draw(arrays(node.shape, -0.8, 0.8)) for name, node in graph.params.items()}
-    desc = (f"T={steps} reverse={reverse} mask={masked} input={has_input} "
-            f"feedback={feedback}; " + "; ".join(lines) + "\n" + rec.describe())
-    return graph, inputs, params, desc
+    return graph, inputs, params, f"T={steps} reverse={reverse} mask={masked} " + desc
+
+
+@st.composite
+def recurrence_builders(draw, n=2):
+    """A random recurrence as a builder ``T -> loss graph`` (forward or reverse, masked or
+    not), with parameter values: ``(build, params, description)``."""
+    rec, desc = draw(random_recurrence(n))
+    reverse, masked = draw(st.booleans()), draw(st.booleans())
+    build = lambda T: recurrence_loss(rec, T, reverse, masked)
+    probe = build(4)  # long enough to reach every parameter
+    params = {name: draw(arrays(node.shape, -0.8, 0.8)) for name, node in probe.params.items()}
+    return build, params, f"reverse={reverse} mask={masked} " + desc

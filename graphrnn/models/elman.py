@@ -63,5 +63,5 @@ class Elman(Module):
     def __call__(self, x):
         """``output, h_n`` for a time-major array ``x``."""
         x = np.asarray(x, dtype=self.dtype)
-        out = self.run(("forward", x.shape[0]), lambda: self.graph(x.shape[0]), {"input": x})
+        out = self.run(("forward",), lambda T: self.graph(T), {"input": x})
         return out["output"], out["h_n"]

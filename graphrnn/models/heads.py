@@ -56,8 +56,8 @@ class Readout(Module):
         feeds = {"input": x}
         if lengths is not None:
             feeds["mask"] = np.arange(x.shape[0])[:, None] < np.asarray(lengths)[None, :]
-        key = ("forward", x.shape[0], lengths is not None)
-        return self.run(key, lambda: self.graph(x.shape[0], mask=lengths is not None),
+        masked = lengths is not None
+        return self.run(("forward", masked), lambda T: self.graph(T, mask=masked),
                         feeds)["output"]
 
 
@@ -108,13 +108,12 @@ class LanguageModel(Module):
         rng = np.random.default_rng(seed)
         shape = (self.rnn.num_layers, 1, self.rnn.hidden_size)
         states = {f"{s}0": np.zeros(shape, self.dtype) for s in self.state_names}
-        out = self.run(("prompt", len(prompt)), lambda: self.graph(len(prompt), True),
-                       {"input": prompt, **states})
+        out = self.run(("states",), lambda T: self.graph(T, True), {"input": prompt, **states})
         tokens = list(prompt[:, 0])
         for _ in range(length):
             tok = sample_next(out["output"][-1, 0], temperature, top_k, rng)
             tokens.append(tok)
             states = {f"{s}0": out[f"{s}_n"] for s in self.state_names}
-            out = self.run(("step",), lambda: self.graph(1, True),
+            out = self.run(("states",), lambda T: self.graph(T, True),
                            {"input": np.array([[tok]], dtype=np.int64), **states})
         return np.array(tokens, dtype=np.int64)

@@ -64,9 +64,8 @@ class Jordan(Module):
     def __call__(self, x):
         """``output, h_n`` for a time-major array ``x``."""
         x = np.asarray(x, dtype=self.dtype)
-        steps = x.shape[0]
-        out = self.run(("forward", steps), lambda: Graph(self.build(
-            F.input("input", (steps, B, self.input_size), self.dtype))), {"input": x})
+        out = self.run(("forward",), lambda T: Graph(self.build(
+            F.input("input", (T, B, self.input_size), self.dtype))), {"input": x})
         return out["output"], out["h_n"]
 
 
@@ -101,5 +100,5 @@ class Autonomous(Module):
 
     def __call__(self, steps: int, batch: int = 1):
         """The trajectory ``(T, batch, output_size)`` from the learned initial state."""
-        return self.run(("forward", steps), lambda: Graph(self.build(steps)), {},
-                        dims={"B": batch})["output"]
+        return self.run(("forward",), lambda T: Graph(self.build(T)), {},
+                        dims={"B": batch, "T": steps})["output"]

@@ -3,24 +3,27 @@
 A module holds values; it builds graph nodes on demand (``param_node``), named by the
 same dotted names as its state dict (``encoder.weight_ih_l0``), so a graph built from a
 module is evaluated with ``params=module.state_dict()``.  Calls run compiled programs
-(:mod:`graphrnn.compiler`), cached per shape key; they take the parameters at call time, so
-loading new weights never invalidates them.
+(:mod:`graphrnn.compiler`): one per kind of call, generic in the sequence length, so a new
+length compiles nothing.  Programs take the parameters at call time, so loading new weights
+never invalidates them.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import zipfile
+from collections import OrderedDict
 from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
 from .. import ops as F
 from ..autodiff import grad_graph
-from ..compiler import Program
+from ..compiler import GenericProgram, Program
 from ..ir import Graph, Node
 
-__all__ = ["Module", "StateDictError"]
+__all__ = ["Module", "StateDictError", "function_key"]
 
 
 _GRAD = "dloss/d"  # how grad_graph names the gradient of output "loss"
@@ -28,6 +31,16 @@ _GRAD = "dloss/d"  # how grad_graph names the gradient of output "loss"
 
 class StateDictError(ValueError):
     """A state dict or file does not match the model; the message names every entry at fault."""
+
+
+def function_key(fn: Callable) -> tuple:
+    """A cache key for a function building graph nodes (a loss): its code, defaults and the
+    objects its closure holds, so the same ``lambda`` written again finds the same program."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ("object", id(fn))
+    cells = tuple(id(c.cell_contents) for c in (fn.__closure__ or ()))
+    return ("function", code, fn.__defaults__, cells)
 
 
 class Module:
@@ -40,7 +53,7 @@ class Module:
         self.rng = np.random.default_rng(seed)
         self._params: Dict[str, np.ndarray] = {}
         self._children: Dict[str, "Module"] = {}
-        self._programs: Dict[tuple, Program] = {}
+        self._programs: "OrderedDict[tuple, object]" = OrderedDict()
         #: optimization level of the programs a call compiles (O0 runs the graph as written)
         self.opt_level = "O2"
         #: backend the programs run on ("cupy": parameters are copied to the GPU per call and
@@ -130,27 +143,48 @@ class Module:
         self.load_state_dict(state)
 
     # ------------------------------------------------------------ cached programs
-    def run(self, key: tuple, build: Callable[[], Graph], feeds: Mapping,
-            dims: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
-        """Run the program cached under ``key`` (built once by ``build()``) on ``feeds``,
-        with this module's current parameters."""
+    #: programs a module keeps (one per kind of call; least recently used dropped first)
+    program_cache = 16
+
+    def program(self, key: tuple, build: Callable):
+        """The program cached under ``key`` (plus the backend and level), compiled once from
+        ``build``: a function of the sequence length(s) (``lambda T: self.graph(T)``, one
+        program for every length) or of nothing (a graph of fixed shape)."""
         key = (self.backend, self.opt_level) + tuple(key)  # changing either compiles anew
         program = self._programs.get(key)
         if program is None:
-            program = self._programs[key] = Program(build(), self.opt_level, self.backend,
-                                                    keep_graph=False)
+            if inspect.signature(build).parameters:
+                program = GenericProgram(build, self.opt_level, self.backend)
+            else:
+                program = Program(build(), self.opt_level, self.backend, keep_graph=False)
+            self._programs[key] = program
+            while len(self._programs) > self.program_cache:
+                self._programs.popitem(last=False)
+        else:
+            self._programs.move_to_end(key)
+        return program
+
+    def run(self, key: tuple, build: Callable, feeds: Mapping,
+            dims: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
+        """Run the program cached under ``key`` (see :meth:`program`) on ``feeds``, with this
+        module's current parameters; results come back as NumPy arrays."""
+        program = self.program(key, build)
         params = self.parameters()
-        out = program(feeds, {k: params[k] for k in program.source_graph.params}, dims)
+        names = program.param_names
+        out = program(feeds, params if names is None else {k: params[k] for k in names}, dims)
         if program.backend.name != "numpy":
             out = {k: program.backend.to_numpy(v) for k, v in out.items()}
         return out
 
-    def run_loss(self, key: tuple, graph_fn: Callable[[], Graph],
+    def run_loss(self, key: tuple, graph_fn: Callable[..., Graph],
                  loss_fn: Callable[[Dict[str, Node]], Node], feeds: Mapping):
-        """``(loss, grads)``: ``loss_fn(outputs of graph_fn())`` and its gradient with respect
-        to every parameter (by name) and every float input fed (by input name)."""
-        def build():
-            g = graph_fn()
+        """``(loss, grads)``: ``loss_fn(outputs of graph_fn(T))`` and its gradient with respect
+        to every parameter (by name) and every float input fed (by input name); one program
+        for every length, cached per ``loss_fn`` (by :func:`function_key`)."""
+        names = list(inspect.signature(graph_fn).parameters)
+
+        def build(**lengths):
+            g = graph_fn(**lengths)
             loss = loss_fn(dict(g.outputs))
             if not isinstance(loss, Node) or loss.shape != ():
                 raise ValueError(f"{type(self).__name__}: loss_fn must return a scalar node, "
@@ -160,7 +194,9 @@ class Module:
                               loss="loss")
             return Graph({k: v for k, v in full.outputs.items()
                           if k == "loss" or k.startswith(_GRAD)}, name=full.name)
-        out = self.run(("loss", loss_fn) + key, build, feeds)
+        build.__signature__ = inspect.Signature(
+            [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
+        out = self.run(("loss", function_key(loss_fn)) + tuple(key), build, feeds)
         return out["loss"], {k[len(_GRAD):]: v for k, v in out.items() if k.startswith(_GRAD)}
 
     def __repr__(self):

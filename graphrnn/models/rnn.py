@@ -172,13 +172,12 @@ class RNNBase(Module):
         """Run on arrays: ``output, h_n = rnn(x)``; ``output, (h_n, c_n) = lstm(x, (h0, c0))``.
 
         ``x`` is ``(T, B, input_size)`` (``(B, T, ...)`` with ``batch_first``); ``lengths``
-        (one per sequence) masks padded steps.  The unrolled program is cached per length T.
+        (one per sequence) masks padded steps.  One compiled program serves every T and B.
         """
         feeds = self._feed(x, hx, lengths)
-        steps = feeds["input"].shape[0]
-        key = ("forward", steps, hx is not None, lengths is not None)
-        return self._pack(self.run(key, lambda: self.graph(steps, hx is not None,
-                                                           lengths is not None), feeds))
+        initial, masked = hx is not None, lengths is not None
+        return self._pack(self.run(("forward", initial, masked),
+                                   lambda T: self.graph(T, initial, masked), feeds))
 
     def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], x, hx=None,
                       lengths=None):
@@ -186,14 +185,13 @@ class RNNBase(Module):
         (``output``, ``h_n``, ``c_n``; time-major).  ``grads`` maps every parameter name and
         ``"input"`` (and ``"h0"``/``"c0"`` when given) to its gradient.
 
-        ``loss_fn`` is called once per input length and its graph cached; pass the same
-        function object to reuse it.
+        ``loss_fn`` builds the loss once; the program serves every length, and a call with the
+        same function (or the same ``lambda`` written again) reuses it.
         """
         feeds = self._feed(x, hx, lengths)
-        steps = feeds["input"].shape[0]
-        loss, grads = self.run_loss((steps, hx is not None, lengths is not None),
-                                    lambda: self.graph(steps, hx is not None, lengths is not None),
-                                    loss_fn, feeds)
+        initial, masked = hx is not None, lengths is not None
+        loss, grads = self.run_loss((initial, masked),
+                                    lambda T: self.graph(T, initial, masked), loss_fn, feeds)
         if self.batch_first:
             grads["input"] = grads["input"].transpose(1, 0, 2)
         return loss, grads

@@ -101,18 +101,17 @@ class Seq2Seq(Module):
     def __call__(self, src, tgt_in):
         """Teacher-forced logits for time-major ``src`` and ``tgt_in``."""
         feeds = self._feeds(src, tgt_in)
-        key = ("forward", feeds["src"].shape[0], feeds["tgt_in"].shape[0])
-        return self.run(key, lambda: self.graph(*key[1:]), feeds)["logits"]
+        return self.run(("forward",), lambda S, T: self.graph(S, T), feeds)["logits"]
 
     def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], src, tgt_in,
                       extra: Optional[Dict[str, object]] = None):
         """``(loss, grads)`` for ``loss_fn({"logits": node})`` under teacher forcing.
 
-        ``extra`` feeds other inputs the loss reads by name (such as the targets, declared
-        with ``gr.input("target", (T, gr.B), np.int64)`` inside ``loss_fn``'s closure)."""
+        ``extra`` feeds other inputs the loss reads by name, such as the targets, declared
+        inside ``loss_fn`` with the logits' leading shape so one program serves every length:
+        ``gr.input("target", out["logits"].shape[:2], np.int64)``."""
         feeds = {**self._feeds(src, tgt_in), **(extra or {})}
-        ts, tt = feeds["src"].shape[0], feeds["tgt_in"].shape[0]
-        return self.run_loss((ts, tt), lambda: self.graph(ts, tt), loss_fn, feeds)
+        return self.run_loss((), lambda S, T: self.graph(S, T), loss_fn, feeds)
 
     def generate(self, src, max_len: int, start, end: Optional[int] = None,
                  temperature: float = 0.0, seed: Optional[int] = None) -> np.ndarray:
@@ -127,7 +126,7 @@ class Seq2Seq(Module):
         src = self._as(src, self.src_embedding)
         batch = src.shape[1]
         ts = src.shape[0]
-        states = self.run(("encode", ts), lambda: Graph(self.encode(ts)), {"src": src})
+        states = self.run(("encode",), lambda S: Graph(self.encode(S)), {"src": src})
         step_graph = lambda: Graph(self.decode(1, {
             k: F.input(k, (self.decoder.num_layers, B, self.decoder.hidden_size), self.dtype)
             for k in states}))
