@@ -3,6 +3,7 @@
 import numpy as np
 
 import graphrnn as gr
+from graphrnn.backends import Backend
 
 
 def grad_of_all(graph):
@@ -33,3 +34,21 @@ def assert_close_scaled(got, want, rtol, to_numpy=np.asarray):
         scale = float(np.max(np.abs(want[k]))) if np.size(want[k]) else 0.0
         np.testing.assert_allclose(to_numpy(got[k]), want[k], rtol=rtol,
                                    atol=rtol * scale + 1e-12, err_msg=k)
+
+
+class Interpreted(Backend):
+    """NumPy arrays with fused groups run op by op (FusedKernel.evaluate): the compiler's
+    fusion path, checked quickly on random graphs without compiling any C++."""
+
+    fuses_elementwise = True
+
+    def make_kernels(self, kernels):
+        def call(k, *arrays):
+            n = len(k.input_dtypes)
+            outs = arrays[n:]
+            for out, value in zip(outs, k.evaluate(np, *arrays[:n], shape=outs[0].shape)):
+                np.copyto(out, value)
+        return [lambda *a, k=k: call(k, *a) for k in kernels]
+
+
+INTERPRETED = Interpreted("interpreted", np, np.asarray)

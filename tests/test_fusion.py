@@ -9,35 +9,20 @@ import pytest
 from hypothesis import given, note
 
 import graphrnn as gr
-from graphrnn.backends import Backend
+
 from graphrnn.backends import cupy_backend
 from graphrnn.backends.cuda_host import compile_source
 from graphrnn.compiler.fusion import FusedKernel, fusable, kernels_source, plan_fusion
 from graphrnn.models import GRU, LSTM, RNN
 
-from .helpers import assert_close_scaled, grad_of_all, training_step
+from .helpers import INTERPRETED, Interpreted, assert_close_scaled, grad_of_all, training_step
 from .strategies import F64, expression_dags, recurrences
 
 NVCC = shutil.which("nvcc")
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 
 
-class _Interpreted(Backend):
-    """NumPy arrays with fused groups run op by op (FusedKernel.evaluate): the compiler's
-    fusion path, checked quickly on random graphs without compiling any C++."""
 
-    fuses_elementwise = True
-
-    def make_kernels(self, kernels):
-        def call(k, *arrays):
-            n = len(k.input_dtypes)
-            outs = arrays[n:]
-            for out, value in zip(outs, k.evaluate(np, *arrays[:n], shape=outs[0].shape)):
-                np.copyto(out, value)
-        return [lambda *a, k=k: call(k, *a) for k in kernels]
-
-
-INTERPRETED = _Interpreted("interpreted", np, np.asarray)
 
 
 def _agree(graph, inputs, params, backend, dims=None, rtol=1e-10):
@@ -158,7 +143,7 @@ def test_backends_say_what_is_missing(monkeypatch):
         gr.get_backend("tpu")
 
 
-class _Recording(_Interpreted):
+class _Recording(Interpreted):
     """Captures like the CuPy backend does (run once, record, replay) but on NumPy."""
 
     def capture(self, run):

@@ -180,7 +180,7 @@ class FusedKernel:
         self.inputs: List[Node] = []
         self.outputs: List[Node] = [m for m in members if m in needed]
         index: Dict[Node, int] = {}
-        self.steps: List[tuple] = []  # (op, refs, attrs) refs: ("in", i) ("t", j) ("lit", node)
+        self.steps: List[tuple] = []  # (op, refs, attrs) refs: ("in", i) ("t", j) ("lit", value)
         lines: List[str] = []
         for j, m in enumerate(members):
             refs, texts = [], []
@@ -191,7 +191,7 @@ class FusedKernel:
                     continue
                 lit = _literal(a)
                 if lit is not None:
-                    refs.append(("lit", a))
+                    refs.append(("lit", np.asarray(constant_value(a), dtype=a.dtype)))
                     texts.append(lit)
                     continue
                 if a not in index:
@@ -219,7 +219,7 @@ class FusedKernel:
 
     def drop_nodes(self) -> None:
         """Forget the graph nodes (what a program that dropped its graph keeps is the code)."""
-        self.inputs = self.outputs = self.steps = None
+        self.inputs = self.outputs = None
 
     @property
     def source(self) -> str:
@@ -249,12 +249,10 @@ class FusedKernel:
         if shape is None:
             shape = np.broadcast_shapes(*(np.shape(a) for a in inputs))
         inputs = [xp.broadcast_to(a, shape) for a in inputs]
-        if self.steps is None:
-            raise RuntimeError(f"{self.name}: its graph was dropped (compile with keep_graph=True)")
         temps: List[object] = []
         for op, refs, attrs in self.steps:
             args = [inputs[r[1]] if r[0] == "in" else temps[r[1]] if r[0] == "t"
-                    else xp.asarray(constant_value(r[1]), dtype=r[1].dtype) for r in refs]
+                    else xp.asarray(r[1]) for r in refs]
             temps.append(op.kernel(xp, *args, **attrs))
         return [xp.broadcast_to(xp.asarray(temps[j], dtype=d), shape)
                 for j, d in zip(self._out_steps, self.output_dtypes)]

@@ -36,6 +36,8 @@ __all__ = ["GenericProgram", "length_symbols"]
 
 #: base lengths tried in turn: the first at which the samples roll and generalize is used
 BASES = (8, 12)
+#: names a length symbol may not take: the batch, and the generated code's own
+RESERVED = frozenset({"B", T_VAR, "I", "P", "V", "SH", "AT", "Z", "R", "C", "K", "E"})
 
 
 def length_symbols(build: Callable) -> List[str]:
@@ -45,9 +47,10 @@ def length_symbols(build: Callable) -> List[str]:
         raise ValueError("compile: a graph builder takes the sequence length(s), e.g. "
                          "lambda T: model.graph(T)")
     for n in names:
-        if not n.isidentifier() or n in ("B", T_VAR) or not n[0].isupper():
+        if not n.isidentifier() or n in RESERVED or not n[0].isupper():
             raise ValueError(f"compile: length symbol {n!r} must be a capitalized name other "
-                             f"than B (the batch), e.g. T or S")
+                             f"than B (the batch) and {', '.join(sorted(RESERVED - {'B'}))} "
+                             f"(names in the generated code), e.g. T or S")
     return names
 
 

@@ -71,7 +71,7 @@ class _Writer:
     # -------------------------------------------------------------- tables
     def shape(self, shape) -> str:
         self.r.shapes.append(tuple(shape))
-        return f"S[{len(self.r.shapes) - 1}]"
+        return f"SH[{len(self.r.shapes) - 1}]"
 
     def view(self, desc) -> str:
         if desc in self.slot_views:
@@ -219,7 +219,7 @@ class _Writer:
 
     def kernel(self, ins: Instr, v, args, uses) -> None:
         self.r.kernels.append(ins.node.op.kernel)
-        call = f"K[{len(self.r.kernels) - 1}](np, {', '.join(args)}, **A[{len(self.r.attrs)}]"
+        call = f"K[{len(self.r.kernels) - 1}](np, {', '.join(args)}, **AT[{len(self.r.attrs)}]"
         if ins.node.op.wants_shape:
             call += f", shape={self.shape(ins.shape)}"
         self.r.attrs.append(dict(ins.attrs))

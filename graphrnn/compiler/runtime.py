@@ -85,11 +85,11 @@ def _frame_sizes(frame) -> Dict[str, int]:
 
 
 def assemble(rendered: Rendered, scope: dict, name: str) -> Function:
-    """Compile the rendered lines into a function ``program(I, P, B, V, S, A, Z)``."""
+    """Compile the rendered lines into a function ``program(I, P, B, V, SH, AT, Z)``."""
     head = [f"    {s} = Z[{s!r}]" for s in rendered.symbols]
     lines = rendered.lines
     if len(lines) <= PART_LINES or any(ind > 1 for ind, _, _ in lines):
-        text_lines = ["def program(I, P, B, V, S, A, Z):"] + head + [
+        text_lines = ["def program(I, P, B, V, SH, AT, Z):"] + head + [
             "    " * ind + txt for ind, txt, _ in lines]
         owners = [None] * (1 + len(head)) + [_info(ins) for _, _, ins in lines]
         text = "\n".join(text_lines) + "\n"
@@ -118,15 +118,15 @@ def _assemble_parts(rendered: Rendered, head, scope, name) -> Function:
     for v, d in sorted(defined_in.items()):
         if later.get(v, d) > d:
             handed.setdefault(d, []).append(v)
-    driver = ["def program(I, P, B, V, S, A, Z):"] + head + ["    R = {}"]
-    driver += [f"    {'return ' if k == len(chunks) - 1 else ''}part{k}(I, P, B, V, S, A, Z, R)"
+    driver = ["def program(I, P, B, V, SH, AT, Z):"] + head + ["    R = {}"]
+    driver += [f"    {'return ' if k == len(chunks) - 1 else ''}part{k}(I, P, B, V, SH, AT, Z, R)"
                for k in range(len(chunks))]
     texts = ["\n".join(driver) + "\n"]
     owners: List = [None] * len(driver)
     for k, chunk in enumerate(chunks):
         reads = sorted(v for v in used[k] | (set(rendered.output_ids) if k == len(chunks) - 1
                                              else set()) if defined_in.get(v, k) < k)
-        body = [f"def part{k}(I, P, B, V, S, A, Z, R):"] + [f"    v{v} = R[{v}]" for v in reads]
+        body = [f"def part{k}(I, P, B, V, SH, AT, Z, R):"] + [f"    v{v} = R[{v}]" for v in reads]
         owners += [None] * len(body)
         for i in chunk:
             body.append("    " + lines[i][1])

@@ -34,13 +34,15 @@ class StateDictError(ValueError):
 
 
 def function_key(fn: Callable) -> tuple:
-    """A cache key for a function building graph nodes (a loss): its code, defaults and the
-    objects its closure holds, so the same ``lambda`` written again finds the same program."""
+    """A cache key for a function building graph nodes (a loss): its bytecode, constants,
+    names, defaults, module and the objects its closure holds, so the same ``lambda``
+    written again (on another line, or in a loop) finds the same program."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return ("object", id(fn))
     cells = tuple(id(c.cell_contents) for c in (fn.__closure__ or ()))
-    return ("function", code, fn.__defaults__, cells)
+    return ("function", code.co_code, code.co_consts, code.co_names, code.co_varnames,
+            fn.__defaults__, id(fn.__globals__), cells)
 
 
 class Module:

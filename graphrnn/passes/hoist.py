@@ -18,10 +18,12 @@ __all__ = ["hoist_invariants"]
 
 
 def _reads_data(graph: Graph) -> set:
-    """Nodes that depend on an input (so their value may differ between steps)."""
+    """Nodes that depend on an input or on a state of some step (``h@3``, as unrolling names
+    it): their value may differ between steps.  A system without inputs has only states."""
     out = set()
     for n in graph.nodes:
-        if n.op.name == "input" or any(a in out for a in n.args):
+        if (n.op.name == "input" or (n.name and "@" in n.name)
+                or any(a in out for a in n.args)):
             out.add(n)
     return out
 

@@ -1,0 +1,168 @@
+"""Programs generic in the sequence length: compiled once, equal to the unrolled graph at every
+length, kept by models and fit, with loops in the source and errors naming the step."""
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+import graphrnn as gr
+from graphrnn.losses import squared_error
+from graphrnn.models import GRU, LSTM, RNN, Embedding, Linear, Readout, Seq2Seq
+from graphrnn.optim import Adam
+
+from .helpers import INTERPRETED, grad_of_all
+from .strategies import F64, leaf_values, recurrence_builders
+
+LENGTHS = st.lists(st.integers(1, 300), min_size=2, max_size=3, unique=True)
+
+
+def _check_lengths(program, gbuild, params, lengths, seed, rtol=1e-10):
+    rng = np.random.default_rng(seed)
+    for T in lengths:
+        g = gbuild(T)
+        feeds = leaf_values(g, rng)
+        want = gr.evaluate(g, feeds, {k: v for k, v in params.items() if k in g.params},
+                           dims={"B": 2})
+        got = program(feeds, params, dims={"B": 2, "T": T})
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=1e-10,
+                                       err_msg=f"{k} at T={T}")
+
+
+@pytest.mark.parametrize("level", ["O0", "O2"])
+@settings(max_examples=12)
+@given(case=recurrence_builders(), lengths=LENGTHS, seed=st.integers(0, 99))
+def test_generic_programs_equal_the_unrolled_graph_at_every_length(level, case, lengths, seed):
+    """Random recurrences (masks, reverse, delays up to 3, output feedback), their outputs
+    and every gradient, compiled once and run at lengths 1..300 (float64, 1e-10)."""
+    build, params, description = case
+    note(description)
+    gbuild = lambda T: grad_of_all(build(T))
+    program = gr.compile(gbuild, level)
+    note(f"generic={program.generic} ({program.why_not})")
+    _check_lengths(program, gbuild, params, [1, 9] + lengths, seed)
+
+
+@settings(max_examples=6)
+@given(case=recurrence_builders(), lengths=LENGTHS, seed=st.integers(0, 99))
+def test_generic_programs_with_fused_kernels_agree(case, lengths, seed):
+    """The fused-kernel path (each loop body's elementwise groups as one kernel, run op by
+    op on the host) gives the same values as the unrolled graph."""
+    build, params, description = case
+    note(description)
+    gbuild = lambda T: grad_of_all(build(T))
+    _check_lengths(gr.compile(gbuild, backend=INTERPRETED), gbuild, params, lengths, seed)
+
+
+@pytest.mark.parametrize("cls,kw", [(LSTM, {}), (GRU, {"num_layers": 2, "bidirectional": True}),
+                                    (RNN, {"num_layers": 2})])
+@pytest.mark.parametrize("mask", [False, True])
+def test_zoo_training_programs_are_generic(cls, kw, mask):
+    model = cls(3, 4, dtype=F64, seed=0, **kw)
+
+    def build(T):
+        g = model.graph(T, mask=mask)
+        loss = gr.sum(g.outputs["output"] ** 2)
+        return gr.grad_graph(gr.Graph({"loss": loss, **g.outputs}), loss="loss")
+
+    program = gr.compile(build)
+    assert program.generic, program.why_not
+    assert program.loops >= 2 and "for t in range(" in program.source
+    params, rng = model.state_dict(), np.random.default_rng(0)
+    for T in (program.min_length, 23, 57):
+        feeds = {"input": rng.normal(size=(T, 3, 3))}
+        if mask:
+            feeds["mask"] = np.arange(T)[:, None] < np.array([T, T - 3, 1])[None, :]
+        want = gr.evaluate(build(T), feeds, params)
+        got = program(feeds, params)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    assert len(program._plans) == 3  # one plan per (B, T) binding
+
+
+def test_a_model_compiles_once_for_every_length():
+    lstm = LSTM(4, 8, seed=0)
+    x = np.random.default_rng(0).normal(size=(40, 2, 4)).astype(np.float32)
+    lstm(x)
+    (program,) = lstm._programs.values()
+    assert program.generic
+    for T in (9, 100, 333):
+        out, (h, c) = lstm(np.resize(x, (T, 2, 4)))
+        assert out.shape == (T, 2, 8)
+    assert list(lstm._programs.values()) == [program] and not program._specialized
+    assert np.allclose(lstm(x[:3])[0], gr.evaluate(lstm.graph(3), {"input": x[:3]},
+                                                    lstm.state_dict())["output"], atol=1e-6)
+    assert len(program._specialized) == 1  # a length shorter than min_length: its own
+
+
+def test_programs_and_plans_are_bounded_caches():
+    rnn = RNN(2, 3, dtype=F64, seed=0)
+    rnn.program_cache = 2
+    x = np.zeros((12, 1, 2))
+    rnn(x)
+    rnn(x, lengths=[12])
+    rnn(x, np.zeros((1, 1, 3)))
+    assert len(rnn._programs) == 2  # the least recently used program was dropped
+    program = list(rnn._programs.values())[-1]
+    for T in range(10, 10 + program.plan_cache + 3):
+        rnn(np.zeros((T, 1, 2)), np.zeros((1, 1, 3)))
+    assert len(program._plans) == program.plan_cache
+
+
+def test_a_second_fit_compiles_nothing_and_fit_honours_the_model_settings():
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(int(n), 2)) for n in rng.integers(3, 30, size=24)]
+    ys = [np.cumsum(x[:, :1], axis=0) for x in xs]
+    model = Readout(LSTM(2, 5, dtype=F64, seed=0), 1, seed=1)
+    model.opt_level = "O1"
+    loss = lambda out, y, mask: squared_error(out["output"], y, mask=mask)
+    gr.fit(model, (xs, ys), loss, Adam(model.parameters(), lr=0.01), epochs=1, batch_size=8,
+           progress=False)
+    programs = dict(model._programs)
+    assert all(key[1] == "O1" for key in programs)
+    hist = gr.fit(model, (xs, ys), lambda out, y, mask: squared_error(out["output"], y, mask=mask),
+                  Adam(model.parameters(), lr=0.01), epochs=1, batch_size=8, progress=False)
+    assert dict(model._programs) == programs  # the same lambda written again: no compile
+    assert np.isfinite(hist["epoch_loss"][-1])
+
+
+def test_seq2seq_is_generic_in_both_lengths():
+    model = Seq2Seq(GRU(3, 5, dtype=F64, seed=1), GRU(3, 5, dtype=F64, seed=2),
+                    Linear(5, 6, dtype=F64, seed=3), src_embedding=Embedding(7, 3, dtype=F64, seed=4),
+                    tgt_embedding=Embedding(6, 3, dtype=F64, seed=5))
+    program = gr.compile(lambda S, T: model.graph(S, T))
+    assert program.generic, program.why_not
+    rng = np.random.default_rng(0)
+    for S, T in ((9, 11), (20, 9), (13, 30)):
+        feeds = {"src": rng.integers(0, 7, size=(S, 2)), "tgt_in": rng.integers(0, 6, size=(T, 2))}
+        want = gr.evaluate(model.graph(S, T), feeds, model.state_dict())["logits"]
+        np.testing.assert_allclose(model(feeds["src"], feeds["tgt_in"]), want, rtol=1e-10)
+        np.testing.assert_allclose(program(feeds, model.state_dict())["logits"], want, rtol=1e-10)
+
+
+def test_an_error_inside_a_loop_names_the_node_its_equation_and_the_step():
+    from graphrnn import Recurrence, t
+
+    rec = Recurrence("picker", dtype=F64)
+    x = rec.input("x", 3)
+    k = rec.input("k", (), dtype=np.int64)
+    h = rec.state("h", ())
+    rec.update(h, h[t - 1] * 0.5 + gr.gather(x[t], k[t]))  # fails on a bad index
+    program = gr.compile(lambda T: rec.unroll(T))
+    assert program.generic and "for t in range(" in program.source
+    ids = np.zeros((20, 2), np.int64)
+    ids[13, 1] = 7
+    with pytest.raises(gr.EvaluationError, match=r"\[gather .*, t=14, from h\[t\] = "):
+        program({"x": np.ones((20, 2, 3)), "k": ids})
+
+
+def test_builders_name_their_lengths():
+    with pytest.raises(ValueError, match="takes the sequence length"):
+        gr.compile(lambda: None)
+    with pytest.raises(ValueError, match="capitalized name other than B"):
+        gr.compile(lambda B: None)
+    rec_graph = lambda T: LSTM(2, 3, seed=0).graph(T)
+    program = gr.compile(rec_graph)
+    with pytest.raises(gr.ShapeError, match=r"input 'input': expected shape \(T, B, 2\)"):
+        program({"input": np.zeros((10, 2, 5), np.float32)}, LSTM(2, 3, seed=0).state_dict())
