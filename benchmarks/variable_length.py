@@ -103,8 +103,8 @@ def main(argv=None):
     first, _ = engine_epoch(model, xs, ys)
     second, _ = engine_epoch(model, xs, ys)
     result = {"epoch": {"engine_first_s": first, "engine_second_s": second}}
-    print(f"variable-length epoch (256 sequences of 5..120 steps, LSTM 8->32 + readout, "
-          f"batch 16, one thread)")
+    print("variable-length epoch (256 sequences of 5..120 steps, LSTM 8->32 + readout, "
+          "batch 16, one thread)")
     print(f"  engine, first fit call (compiles) {first:8.3f} s")
     print(f"  engine, second fit call           {second:8.3f} s")
     if torch is not None:

@@ -15,7 +15,6 @@ from typing import Callable, Union
 from ..ir import Graph
 from .generic import GenericProgram
 from .program import Program
-from .runtime import PART_LINES
 from .schedule import schedule
 
 __all__ = ["compile", "Program", "GenericProgram", "schedule"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..shapes import Sym
 from .dims import Poly, fit
-from .loops import BodyOp, Item, Loop, Rolled
+from .rolled import BodyOp, Item, Loop, Rolled
 
 __all__ = ["GeneralizeError", "generalize", "skeleton"]
 
@@ -118,7 +118,7 @@ class _Walk:
                 self.skeleton.append(("loop", s.id, s.direction, len(s.body)))
                 first, last = self.num(s.first), self.num(s.last)
                 body = [self.body(op) for op in s.body]
-                seq.append(Loop(s.id, first, last, s.direction, body, s.rep_step))
+                seq.append(Loop(s.id, first, last, s.direction, body))
         self.skeleton.append(("roles", tuple(r.roles)))
         outputs = {}
         for k, a in r.outputs.items():

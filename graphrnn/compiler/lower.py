@@ -17,11 +17,10 @@ value lives; :mod:`.memory` does, and :mod:`.render` writes the source.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Union
 
-from ..ir import Node
 from .dims import Poly, as_poly
-from .loops import Item, Loop, Rolled
+from .rolled import Item, Rolled
 
 __all__ = ["Instr", "LoopCode", "Code", "Role", "lower", "VIEWS", "T_VAR"]
 
@@ -117,7 +116,6 @@ def lower(rolled: Rolled, symbols=()) -> Code:
     """The instruction list of ``rolled`` (see the module docstring)."""
     seq: List[Union[Instr, LoopCode]] = []
     next_id = 1 + max((s.id for s in rolled.sequence if isinstance(s, Item)), default=-1)
-    role_instr: Dict[int, Instr] = {}
     role_objs: Dict[int, Role] = {}
     for s in rolled.sequence:
         if isinstance(s, Item):
@@ -128,17 +126,17 @@ def lower(rolled: Rolled, symbols=()) -> Code:
             continue
         body: List[Instr] = []
         t = Poly.sym(T_VAR)
+        this: Dict[int, Instr] = {}  # role -> its value in this iteration, once computed
         for op in s.body:
             step = t - op.shift
             args = []
             for a in op.args:
                 if a[0] == "l":
                     args.append(("v", body[a[1]].id))
-                elif a[0] == "r" and a[2] == 0 and a[1] in role_instr \
-                        and role_instr[a[1]].loop == s.id:
-                    args.append(("v", role_instr[a[1]].id))  # this iteration's value
+                elif a[0] == "r" and a[2] == 0 and a[1] in this:
+                    args.append(("v", this[a[1]].id))  # this iteration's value
                 elif a[0] == "r":
-                    args.append(("role", a[1], t - a[2]))
+                    args.append(("role", a[1], step - a[2]))
                 else:
                     args.append(_ref(a))
             ins = Instr(next_id, op.node, args, op.shape, _attrs(op.attrs, step), step,
@@ -146,7 +144,7 @@ def lower(rolled: Rolled, symbols=()) -> Code:
             next_id += 1
             body.append(ins)
             if op.role is not None:
-                role_instr[op.role] = ins
+                this[op.role] = ins
                 role_objs[op.role] = Role(op.role, s.id, ins)
         seq.append(LoopCode(s.id, s.first, s.last, s.direction, body))
     outputs = {k: _ref(v) for k, v in rolled.outputs.items()}

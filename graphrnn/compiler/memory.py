@@ -6,10 +6,8 @@
   inside a loop but computed before it lives until the loop ends.
 - The members of a ``stack`` (or first-axis ``concat``) in straight code are computed
   straight into slices of its buffer.
-- A loop's role is stored by how it is read: ``local`` (only in the same iteration: one
-  buffer reused each iteration), ``ring`` (only the last ``d`` iterations: ``d + 1`` slots,
-  slot ``step % (d + 1)``) or ``stack`` (anything else, the backward pass reading every
-  forward step: one slot per step, ``step - base``).  A stacked role read as a run of
+- A loop's role is stored as :mod:`.storage` decides (one buffer reused each iteration, a
+  ring of the last few steps, or a stack of every step); a stacked role read as a run of
   steps (the stack of every ``h[t]``) is a view of its buffer, no copy.
 - A peeled value that provides a role at its step is computed straight into that slot.
 
@@ -23,8 +21,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .dims import Poly, as_poly, evaluate
-from .lower import VIEWS, Code, Instr, LoopCode, Role
+from .dims import evaluate
+from .lower import VIEWS, Code, Instr, LoopCode
+from .storage import PlanError, Storage, role_storage
 
 __all__ = ["Plan", "plan_memory", "OUT_OPS", "BROADCASTING", "INPLACE", "UFUNC", "PlanError",
            "run_view"]
@@ -41,26 +40,6 @@ OUT_OPS = frozenset(UFUNC) | {"relu", "sigmoid", "pow", "matmul", "add_n", "wher
 BROADCASTING = frozenset(UFUNC) | {"relu", "sigmoid", "pow", "add_n", "where"}
 #: argument positions an op's output may share memory with (multi-call emissions)
 INPLACE = {"add_n": (0, 1), "where": (2,), "sigmoid": (0,), "relu": (0,), "pow": (0,)}
-
-
-class PlanError(Exception):
-    """The roles' steps cannot be laid out (a generic program falls back to fixed lengths)."""
-
-
-class Storage:
-    """Where a role lives: ``kind`` local/ring/stack, its buffer, ``size`` slots and, for a
-    stack, ``base`` (the step of slot 0)."""
-
-    __slots__ = ("kind", "buffer", "size", "base")
-
-    def __init__(self, kind, size=None, base=None):
-        self.kind, self.size, self.base, self.buffer = kind, size, base, None
-
-    def slot(self, step):
-        """The slot of ``step`` as an expression (ring: taken modulo at run time)."""
-        if self.kind == "stack":
-            return as_poly(step) - self.base
-        return as_poly(step)
 
 
 class Plan:
@@ -102,18 +81,6 @@ def _kind(ins: Instr) -> str:
     return "out" if op in OUT_OPS else "kernel"
 
 
-def _extreme(values, env, lowest: bool):
-    """The least (``lowest``) or greatest of step expressions, for every size at least as
-    large as in ``env`` (checked: the others stay on the same side as the sizes grow)."""
-    values = [as_poly(v) for v in values]
-    best = min(values, key=lambda v: v(env)) if lowest else max(values, key=lambda v: v(env))
-    for v in values:
-        diff = (v - best) if lowest else (best - v)
-        if diff(env) < 0 or any(c < 0 for m, c in diff.terms if m):
-            raise PlanError(f"cannot order steps {best} and {v} for every length")
-    return best
-
-
 def plan_memory(code: Code, env: Mapping[str, int], groups: Optional[dict] = None) -> Plan:
     """The plan of ``code``; ``env`` is a binding the program was built at (used to order
     step expressions); ``groups`` maps instruction ids in fused kernels to their group (a
@@ -133,7 +100,7 @@ def plan_memory(code: Code, env: Mapping[str, int], groups: Optional[dict] = Non
                 u.op in BROADCASTING for u in users[i]):
             plan.elided.add(i)
     _containers(code, plan, kinds, users)
-    _role_storage(code, plan, env, loops)
+    plan.storage.update(role_storage(code, env, loops))
     _assign(code, plan, kinds, users, outputs, loops, groups or {})
     return plan
 
@@ -159,69 +126,6 @@ def _find(code: Code, i: int) -> Instr:
     if not hasattr(code, "_by_id"):
         code._by_id = {ins.id: ins for ins in code.instrs()}
     return code._by_id[i]
-
-
-def _role_storage(code: Code, plan: Plan, env, loops) -> None:
-    """Decide local / ring / stack for every role from how it is read."""
-    reads: Dict[int, List[tuple]] = {r.id: [] for r in code.roles}
-    t = Poly.sym("t")
-    for ins in code.instrs():
-        for a in ins.args:
-            if a[0] == "role":
-                if ins.loop is not None:
-                    loop = loops[ins.loop]
-                    reads[a[1]].append(("loop", ins.loop, a[2], loop))
-                else:
-                    reads[a[1]].append(("at", a[2]))
-            elif a[0] == "run":
-                reads[a[1]].append(("run", a[2], a[3]))
-    for a in code.outputs.values():
-        if a[0] == "role":
-            reads[a[1]].append(("at", a[2]))
-        elif a[0] == "run":
-            reads[a[1]].append(("run", a[2], a[3]))
-    provided: Dict[int, List] = {r.id: [] for r in code.roles}
-    for ins in code.instrs():
-        for r, step in ins.provides:
-            provided[r].append(step)
-    for role in code.roles:
-        loop = loops[role.loop]
-        rs = reads[role.id]
-        if not rs:
-            plan.storage[role.id] = Storage("local")
-            continue
-        depth = 0
-        ring = True
-        for rd in rs:
-            if rd[0] == "loop" and rd[1] == role.loop:
-                back = as_poly(t - rd[2])
-                if not back.is_const or back.constant * loop.direction <= 0:
-                    ring = False
-                depth = max(depth, abs(back.constant))
-            elif rd[0] == "at":
-                back = (as_poly(loop.stop) - rd[1]) * loop.direction
-                if not back.is_const or not 0 <= back.constant:
-                    ring = False
-                else:
-                    depth = max(depth, back.constant)
-            else:
-                ring = False
-        if ring:
-            plan.storage[role.id] = Storage("ring", size=depth + 1)
-            continue
-        steps = [loop.first, loop.last] + provided[role.id]
-        for rd in rs:
-            if rd[0] == "loop":
-                other = loops[rd[1]]
-                steps += [as_poly(rd[2]).subs({"t": other.first}),
-                          as_poly(rd[2]).subs({"t": other.last})]
-            elif rd[0] == "at":
-                steps.append(rd[1])
-            else:
-                steps += [rd[1], rd[2]]
-        base = _extreme(steps, env, lowest=True)
-        top = _extreme(steps, env, lowest=False)
-        plan.storage[role.id] = Storage("stack", size=as_poly(top) - base + 1, base=base)
 
 
 def _assign(code: Code, plan: Plan, kinds, users, outputs, loops, groups) -> None:

@@ -11,7 +11,8 @@ from ..ir import Graph, compact_intern, gc_paused
 from ..passes import optimize
 from .fusion import FusedKernel, kernels_source
 from .kernels import fuse
-from .loops import RollError, roll, straight
+from .loops import roll
+from .rolled import RollError, straight
 from .lower import Code, lower
 from .memory import plan_memory
 from .render import render_program

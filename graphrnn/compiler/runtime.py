@@ -12,8 +12,6 @@ import builtins
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
-
 from ..evaluate import EvaluationError
 from .dims import Poly, evaluate
 from .render import Rendered
@@ -179,7 +177,7 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
             _, table, index, shape = desc
             base = bufs[index] if table == "B" else views[index]
             views.append(base.reshape(resolve_shape(shape, env)))
-        elif kind == "at":
+        elif kind == "at":  # one step's slot of a stack, or of a ring of ``ring`` slots
             _, b, slot, ring = desc
             k = evaluate(slot, env)
             views.append(bufs[b][k % ring if ring else k])

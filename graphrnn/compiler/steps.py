@@ -194,9 +194,11 @@ def classify(graph: Graph, tau: Dict[Node, Optional[int]], deep: frozenset = fro
     return cls, keys
 
 
-def analyze(graph: Graph, record: Optional[dict] = None, rounds: int = 3) -> StepInfo:
+def analyze(graph: Graph, record: Optional[dict] = None, rounds: int = 40) -> StepInfo:
     """Time coordinates and classes of ``graph``; twins (two nodes of one step in one class)
-    are told apart by the classes of their carried arguments, for up to ``rounds`` rounds."""
+    are told apart by the classes of their carried arguments, round after round while that
+    tells more of them apart (a recomputed copy k steps after its checkpoint differs from
+    the original k steps back), for at most ``rounds`` rounds."""
     tau = time_coordinates(graph, record)
     cls, keys = classify(graph, tau)
     info = StepInfo(graph, tau, cls, keys)
@@ -204,6 +206,7 @@ def analyze(graph: Graph, record: Optional[dict] = None, rounds: int = 3) -> Ste
     for _ in range(rounds):
         if not info.twins:
             break
+        before = info.twins
         seen: Dict[Tuple[int, int], Node] = {}
         for n, c in cls.items():
             other = seen.setdefault((c, tau[n]), n)
@@ -211,4 +214,6 @@ def analyze(graph: Graph, record: Optional[dict] = None, rounds: int = 3) -> Ste
                 deep.update((n, other))
         cls, keys = classify(graph, tau, frozenset(deep), cls)
         info = StepInfo(graph, tau, cls, keys)
+        if info.twins >= before:
+            break
     return info

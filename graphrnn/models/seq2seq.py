@@ -125,7 +125,6 @@ class Seq2Seq(Module):
         """
         src = self._as(src, self.src_embedding)
         batch = src.shape[1]
-        ts = src.shape[0]
         states = self.run(("encode",), lambda S: Graph(self.encode(S)), {"src": src})
         step_graph = lambda: Graph(self.decode(1, {
             k: F.input(k, (self.decoder.num_layers, B, self.decoder.hidden_size), self.dtype)

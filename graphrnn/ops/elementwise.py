@@ -298,12 +298,13 @@ def add_n(xs) -> Node:
     return xs[0] if len(xs) == 1 else apply("add_n", *xs)
 
 
-register(Op("recompute", lambda x, *, segment: (x.shape, x.dtype), lambda xp, x, *, segment: x,
+register(Op("recompute", lambda x: (x.shape, x.dtype), lambda xp, x: x,
             lambda n, g: (g,), elementwise=True,
             doc="identity marking a checkpointed value recomputation starts from"))
 
 
-def recompute(x: Node, segment: int) -> Node:
-    """``x`` itself, marked as the start of recomputed segment ``segment`` (checkpointing):
-    nodes built from it are distinct from the originals, so they are recomputed, not shared."""
-    return apply("recompute", x, segment=int(segment))
+def recompute(x: Node) -> Node:
+    """``x`` itself, marked as where a recomputation starts (checkpointing): nodes built
+    from it are distinct from the originals, so they are recomputed, not shared.  The same
+    in every segment, so the recomputation of each segment is the same code."""
+    return apply("recompute", x)

@@ -54,7 +54,7 @@ def _checkpoint(graph: Graph, k: int) -> Graph:
                 stack.pop()
                 continue
             if step % k == 0:           # a checkpoint: kept, and recomputation starts here
-                copies[n] = F.recompute(n, step // k)
+                copies[n] = F.recompute(n)
                 stack.pop()
                 continue
             todo = [a for a in n.args if a not in copies]
