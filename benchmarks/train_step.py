@@ -1,9 +1,11 @@
-"""One float32 training step (forward + backward of a sum-of-squares loss over all outputs)
-for RNN, LSTM and GRU, measured side by side in one run:
+"""One float32 training step (forward + backward of the sum of squares of the output
+sequence) for RNN, LSTM and GRU, measured side by side in one run:
 
-- engine: the model's graph, differentiated, optimized (O2) and compiled;
-- numpy: the hand-written expert NumPy cell in ``reference_numpy.py`` (verified first
-  against the engine's gradients);
+- engine: the model's graph, differentiated, optimized (O2) and compiled once for every
+  length (``gr.compile(lambda T: ...)``, as models and ``fit`` compile it);
+- numpy: the hand-written NumPy limit in ``numpy_rnn_ref.py`` (input projection as one
+  GEMM, one tanh for all gates, derivative factors for all steps at once, 1 GEMM + 9/6
+  ufunc calls per LSTM step; verified first against the engine's gradients);
 - torch: ``torch.nn.RNN/LSTM/GRU``, and torch_loop: the same cell written as a torch loop
   (both when PyTorch is installed).
 
@@ -37,7 +39,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import graphrnn as gr  # noqa: E402
 from graphrnn import models  # noqa: E402
-from reference_numpy import Reference  # noqa: E402
+from numpy_rnn_ref import REFS  # noqa: E402
 
 try:
     import torch  # noqa: E402
@@ -50,7 +52,7 @@ CONFIGS = [(50, 32, 32, 128), (100, 64, 64, 256), (200, 16, 16, 64), (20, 1, 8, 
 
 
 def loss_of(out):
-    return gr.add_n([gr.sum(v * v) for v in out.values()])
+    return gr.sum(out["output"] * out["output"])
 
 
 def engine_step(cell, T, B, D, H, params, dtype=np.float32, backend="numpy", cuda_graph=False):
@@ -69,9 +71,18 @@ def engine_step(cell, T, B, D, H, params, dtype=np.float32, backend="numpy", cud
     return (lambda x: program({"input": x}, p, copy=False)), compile_s, program
 
 
+def _ref_params(params, dtype):
+    """PyTorch-named parameters as the reference names them."""
+    return {k: np.asarray(params[f"{n}_l0"], dtype) for k, n in (
+        ("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"))}
+
+
 def numpy_step(cell, T, B, D, H, params, dtype=np.float32):
-    ref = Reference(cell, T, B, D, H, params, dtype)
-    return ref.step
+    """The reference's training step (its workspace: ``step.workspace``)."""
+    ref, p = REFS[cell.lower()](), _ref_params(params, dtype)
+    step = lambda x: ref.train_step(x, p)  # noqa: E731
+    step.workspace = ref
+    return step
 
 
 def torch_step(cell, T, B, D, H, params, loop=False, device="cpu"):
@@ -82,9 +93,8 @@ def torch_step(cell, T, B, D, H, params, loop=False, device="cpu"):
     if not loop:
         def step(x):
             m.zero_grad(set_to_none=True)
-            out, hid = m(x)
-            hs = hid if isinstance(hid, tuple) else (hid,)
-            loss = (out * out).sum() + sum((h * h).sum() for h in hs)
+            out, _ = m(x)
+            loss = (out * out).sum()
             loss.backward()
             return loss
         return step
@@ -112,7 +122,7 @@ def torch_step(cell, T, B, D, H, params, loop=False, device="cpu"):
                 h = (1 - z) * n + z * h
             outs.append(h)
         out = torch.stack(outs)
-        loss = (out * out).sum() + (h * h).sum() + ((c * c).sum() if cell == "LSTM" else 0)
+        loss = (out * out).sum()
         loss.backward()
         return loss
     return step
@@ -135,10 +145,13 @@ def verify(cell):
     model = getattr(models, cell)(D, H, dtype=np.float64, seed=0)
     x = np.random.default_rng(1).normal(size=(T, B, D))
     loss, grads = model.loss_and_grad(loss_of, x)
-    ref_loss, ref_grads = Reference(cell, T, B, D, H, model.state_dict(), np.float64).step(x)
+    ref_loss, ref_grads = numpy_step(cell, T, B, D, H, model.state_dict(), np.float64)(x)
     assert abs(loss - ref_loss) <= 1e-9 * abs(loss), (cell, loss, ref_loss)
-    for k, v in ref_grads.items():
-        np.testing.assert_allclose(grads[k], v, rtol=1e-7, atol=1e-9, err_msg=f"{cell} {k}")
+    names = {"W_ih": "weight_ih_l0", "W_hh": "weight_hh_l0", "b_ih": "bias_ih_l0",
+             "b_hh": "bias_hh_l0", "x": "input"}
+    for k, name in names.items():
+        np.testing.assert_allclose(grads[name], ref_grads[k], rtol=1e-7, atol=1e-9,
+                                   err_msg=f"{cell} {k}")
 
 
 def params_for(cell, D, H, seed=0):
@@ -235,7 +248,7 @@ def main(argv=None):
             xt = torch.tensor(x) if torch is not None else None
             med = time_all(steps, x, xt, budget=0.5 if args.quick else 1.5,
                            min_rounds=3 if args.quick else 5)
-            ref = steps["numpy"].__self__
+            ref = steps["numpy"].workspace
             buffers = {"engine": program.memory_bytes({"B": B, "T": T}) / 2**20,
                        "numpy": sum(v.nbytes for v in vars(ref).values()
                                     if isinstance(v, np.ndarray)) / 2**20}

@@ -7,8 +7,11 @@
    and on a second call (the programs kept on the model: nothing compiles).
 2. **First-call overhead** of ``LSTM(16, 64)(x)`` against T: the first call minus the second
    (compile, plan and first-touch), for T from 1 to 100,000.
+3. **A training step at T = 100,000** (``loss_and_grad`` of the same LSTM, batch 8): its
+   time and the resident memory it adds.
 
-    python benchmarks/variable_length.py [--lengths 1 10 100 1000 10000 100000] [--json out.json]
+    python benchmarks/variable_length.py [--lengths 1 10 100 1000 10000 100000]
+                                         [--long 100000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -93,9 +96,27 @@ def first_calls(lengths, batch=4):
     return rows
 
 
+def long_step(T, batch=8):
+    """One training step of LSTM(16, 64) at length ``T``: seconds and MiB of resident memory
+    it adds (peak), compiling included."""
+    import resource
+
+    model = LSTM(16, 64, seed=0)
+    x = np.random.default_rng(0).normal(size=(T, batch, 16)).astype(np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    loss, grads = model.loss_and_grad(lambda out: gr.mean(out["output"] ** 2), x)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())
+    return {"T": T, "B": batch, "seconds": seconds, "peak_added_mib": (peak - before) / 1024}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", type=int, nargs="+", default=[1, 10, 100, 1000, 10000, 100000])
+    ap.add_argument("--long", type=int, default=100000, help="T of the long training step "
+                    "(0: skip)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     xs, ys = data()
@@ -119,6 +140,10 @@ def main(argv=None):
     for r in rows:
         print(f"{r['T']:>8} {r['first_s']:>9.3f} {r['second_s']:>9.4f} {r['overhead_s']:>11.3f} "
               f"{r['compile_s']:>10.3f}")
+    if args.long:
+        r = result["long_step"] = long_step(args.long)
+        print(f"\ntraining step of LSTM(16, 64) at T={r['T']}, batch {r['B']}: {r['seconds']:.1f} s, "
+              f"{r['peak_added_mib']:.0f} MiB of resident memory added at the peak")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
