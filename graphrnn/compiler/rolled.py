@@ -15,6 +15,8 @@ Steps are concrete numbers here; :mod:`.generalize` makes them expressions of T.
 
 from __future__ import annotations
 
+import heapq
+import re
 from typing import Dict, List, Optional, Tuple
 
 from ..ir import Graph, Node
@@ -94,6 +96,51 @@ def straight(graph: Graph, order: List[Node]) -> Rolled:
     return Rolled(graph, seq, {}, {k: ("v", ids[v].id) for k, v in graph.outputs.items()})
 
 
+def _describe(n: Node, tau, depth: int = 2) -> tuple:
+    """What ``n`` computes, a few levels deep, with steps relative to its own: the same for
+    the corresponding node of every step and every unrolled length."""
+    if not n.args:
+        return (n.op.name, str(n.attr("name")))
+    here = (n.op.name, repr(relative_attrs(n, tau)))
+    if depth == 0:
+        return here
+    return here + tuple((None if tau[a] is None or tau[n] is None else tau[n] - tau[a],
+                         _describe(a, tau, depth - 1)) for a in n.args)
+
+
+def _canonical_order(nodes: List[Node], deps, tau, step_first: bool = False) -> List[Node]:
+    """``nodes`` in an order where ``deps(n)`` (those among ``nodes``) come before ``n``;
+    among the ready ones the earliest step first (``step_first``), then by
+    :func:`_describe`, then graph order."""
+    inside = set(nodes)
+    position = {n: i for i, n in enumerate(nodes)}
+    waiting, users = {}, {}
+    for n in nodes:
+        ds = {a for a in deps(n) if a in inside and a is not n}
+        waiting[n] = len(ds)
+        for a in ds:
+            users.setdefault(a, []).append(n)
+
+    def key(n):  # numbers compared as numbers: sizes in T keep their order at every T
+        step = (-1 if tau[n] is None else tau[n]) if step_first else 0
+        parts = re.split(r"(\d+)", repr(_describe(n, tau)))
+        return (step, [int(p) if i % 2 else p for i, p in enumerate(parts)], position[n])
+
+    ready = [(key(n), position[n], n) for n in nodes if not waiting[n]]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        n = heapq.heappop(ready)[2]
+        out.append(n)
+        for u in users.get(n, ()):
+            waiting[u] -= 1
+            if not waiting[u]:
+                heapq.heappush(ready, (key(u), position[u], u))
+    if len(out) != len(nodes):
+        raise RollError("a loop body's steps depend on each other in a cycle")
+    return out
+
+
 def build(graph, info, loopc, comps, loops, free) -> Rolled:
     """The rolled program of a placement: ``loops`` maps each odd segment to its loop
     (``units``, ``range`` of steps, ``direction``); everything else is straight code,
@@ -125,10 +172,28 @@ class _Builder:
         for s in sorted(loops):
             lo, hi = self.ranges[s]
             rep = (lo + hi) // 2
-            for c in sorted((c for c, ls in self.loop_of.items() if ls == s),
-                            key=lambda c: self.pos[info.inst[c][rep]]):
+            for c in self.class_order(s, rep):
                 self.role_of[c] = len(self.roles)
                 self.roles.append(self.loop_ids[s])
+
+    def class_order(self, s: int, rep: int) -> List[int]:
+        """The classes of loop ``s`` in body order: the same-step arguments of each (also
+        through the views recomputed in the body) first, then by what they compute, as
+        :meth:`in_step_order` does for straight code."""
+        inst, cls, tau = self.info.inst, self.info.cls, self.info.tau
+        nodes = [inst[c][rep] for c, ls in self.loop_of.items() if ls == s]
+        inside = set(nodes)
+
+        def same_step(n):
+            out, todo = [], list(n.args)
+            while todo:
+                a = todo.pop()
+                if a in inside:
+                    out.append(a)
+                elif cls.get(a) in self.free and tau[a] == tau[n]:
+                    todo.extend(a.args)
+            return out
+        return [cls[n] for n in _canonical_order(nodes, same_step, tau)]
 
     # -------------------------------------------------------------- where nodes are
     def loop_seg(self, n) -> Optional[int]:
@@ -150,9 +215,10 @@ class _Builder:
         self.providers: Dict[Tuple[int, int], Node] = {}
         sequence = []
         by_seg: Dict[int, List[Node]] = {}
-        for n in sorted((n for n in graph.nodes if self.loop_seg(n) is None
-                         and n not in inlined), key=lambda n: (place[n], self.pos[n])):
-            by_seg.setdefault(place[n], []).append(n)
+        for n in graph.nodes:
+            if self.loop_seg(n) is None and n not in inlined:
+                by_seg.setdefault(place[n], []).append(n)
+        by_seg = {s: self.in_step_order(ns) for s, ns in by_seg.items()}
         for s in range(0, max(self.loops) + 2):
             if s % 2 == 0:
                 for n in by_seg.get(s, ()):
@@ -169,6 +235,13 @@ class _Builder:
             self.items[node].provides.append((role, step))
         outputs = {k: self.ref(v) for k, v in graph.outputs.items()}
         return Rolled(graph, sequence, self.roles, outputs)
+
+    def in_step_order(self, nodes: List[Node]) -> List[Node]:
+        """A segment's straight code in dependency order, earliest step first among the
+        ready nodes, then by what they compute.  The graph's own order of independent nodes
+        can depend on the length (two interleaved chains of ``s[t-2]``, visited from
+        whichever holds step T); this order does not, so every sample lists the same code."""
+        return _canonical_order(nodes, lambda n: n.args, self.info.tau, step_first=True)
 
     def placement(self, needed):
         """Straight nodes as late as their users allow (short lives); views of a step that
@@ -232,8 +305,7 @@ class _Builder:
         lo, hi = self.ranges[s]
         rep = (lo + hi) // 2
         direction = self.loops[s]["direction"] or 1
-        classes = [c for c, ls in self.loop_of.items() if ls == s]
-        order = sorted(classes, key=lambda c: self.pos[info.inst[c][rep]])
+        order = self.class_order(s, rep)
         body: List[BodyOp] = []
         views: Dict[Tuple[int, int], int] = {}
 
@@ -258,12 +330,18 @@ class _Builder:
         against every step of the loop."""
         info = self.info
         tau, cls, inst = info.tau, info.cls, info.inst
+        delta = None if tau[a] is None else tau[n] - tau[a]
+        if tau[a] is not None and self.loop_seg(a) is None and cls.get(a) not in self.free:
+            for step in range(lo, hi + 1):  # read Δ steps back from before the loop here:
+                x = inst[c][step].args[i]   # a step whose read lands in a loop says which
+                if tau[x] is not None and self.loop_seg(x) is not None:
+                    a, delta = x, step - tau[x]
+                    break
         if tau[a] is None or (self.loop_seg(a) is None and cls.get(a) not in self.free):
             for step in range(lo, hi + 1):  # the same straight value in every step
                 if inst[c][step].args[i] is not a:
                     raise RollError("a loop body reads a different straight value per step")
             return ("v", items[a].id)
-        delta = tau[n] - tau[a]
         if cls[a] in self.free:
             for step in range(lo, hi + 1):
                 if inst[cls[a]].get(step - delta) is not inst[c][step].args[i]:

@@ -4,7 +4,8 @@
   on one another (``x[t] @ U`` for every t) become one GEMM over the stacked left operands,
   indexed back per step.  With ``x[t]`` slices of one input, the stack is the input itself.
 - ``sum_of_products``: a sum of matmuls ``sum_i a_i @ b_i`` is one matmul of the
-  concatenations, ``[a_1 | ... | a_k] @ [b_1; ...; b_k]``.  The T-term gradient of a shared
+  concatenations, ``[a_1 | ... | a_k] @ [b_1; ...; b_k]`` (or ``(sum_i a_i) @ b`` when every
+  term has the same right operand).  The T-term gradient of a shared
   weight, ``sum_t h[t-1].T @ g[t]``, becomes one ``(H, T*B) @ (T*B, G)`` GEMM; the bias
   gradient's T reductions become one.
 """
@@ -100,11 +101,23 @@ def _sum_rule(n: Node, outer_only: bool = False) -> Optional[Node]:
         if n.op.name == "add_n":
             return _sum_of_reductions(n)
         return None
+    shared = _factor_shared(prods)
+    if shared is not None:  # sum_i a_i @ b = (sum_i a_i) @ b: one small GEMM
+        return shared if not rest else F.add_n(rest + [shared])
     # in time order, so stacked per-step values line up with their stack (see stack_views)
     prods.sort(key=lambda p: _step_of(p.args[0]))
     fused = F.matmul(_join_left([p.args[0] for p in prods]),
                      F.concat([p.args[1] for p in prods], axis=0))
     return fused if not rest else F.add_n(rest + [fused])
+
+
+def _factor_shared(prods: List[Node]) -> Optional[Node]:
+    """``(a_1 + ... + a_k) @ b`` when every product has the same right operand ``b`` and
+    equally shaped left operands (a concat of k copies of ``b`` would be k times the work)."""
+    right, shape = prods[0].args[1], prods[0].args[0].shape
+    if any(p.args[1] is not right or p.args[0].shape != shape for p in prods):
+        return None
+    return F.matmul(F.add_n([p.args[0] for p in prods]), right)
 
 
 def _sum_of_reductions(n: Node) -> Optional[Node]:

@@ -14,6 +14,16 @@ from .rewrite import plan_group, rewrite_groups
 __all__ = ["gate_fusion"]
 
 
+def _origin(n: Node, depth: int = 3) -> tuple:
+    """What a right operand is made of, by leaf names (``W_f.T`` -> transpose of W_f), a
+    few levels deep: the same at every step and every unrolled length."""
+    if not n.args:
+        return (str(n.attr("name")),)
+    if depth == 0:
+        return ("?",)
+    return (n.op.name,) + tuple(_origin(a, depth - 1) for a in n.args)
+
+
 def gate_fusion(graph: Graph):
     """Fuse matmuls with a shared left operand; ``(graph, matmuls fused)``."""
     pos = graph.ids()
@@ -30,6 +40,9 @@ def gate_fusion(graph: Graph):
         members = [m for m in members if not reaches([m.args[1]], targets, pos)]
         if len(members) < 2:
             continue
+        # in the order of the right operands, so every step (and every length) concatenates
+        # the same weights the same way: the order a step's products were built in varies
+        members.sort(key=lambda m: (_origin(m.args[1]), pos[m.args[1]], pos[m]))
         starts = [0]
         for m in members:
             starts.append(starts[-1] + m.shape[-1])

@@ -1,7 +1,8 @@
 """Algebraic simplification: identities (x+0, x*1, x*0, --x), products with a zero
-initial state, composed transposes and reshapes, indexing a stack or a concat, sums of
-disjoint scattered pieces (the gradient of a stacked or split value) into one concat,
-log(softmax) into log_softmax, and stop_gradient as the identity it is at run time."""
+initial state, composed transposes and reshapes, indexing a stack or a concat, stacks and
+concats of consecutive steps of one array as a view of it (their sum as one reduction), sums of disjoint scattered pieces
+(the gradient of a stacked or split value) into one concat, log(softmax) into log_softmax,
+and stop_gradient as the identity it is at run time."""
 
 from __future__ import annotations
 
@@ -60,23 +61,42 @@ def _scatter_sum(n: Node) -> Optional[Node]:
     return joined if not rest else F.add_n(rest + [joined])
 
 
-def _stack_of_slices(n: Node) -> Optional[Node]:
-    """stack(x[a], x[a+1], ..., x[b]) along axis 0 is the view x[a:b+1] (x itself if whole)."""
-    if n.attr("axis") != 0 or n.args[0].op.name != "index":
+def _rows_of(args, ordered: bool):
+    """``(x, first, count)`` when ``args`` are the first-axis rows ``x[first]``,
+    ``x[first+1]``, ... of one array (in that order when ``ordered``), else None."""
+    if any(a.op.name != "index" for a in args):
         return None
-    src = n.args[0].args[0]
-    first = n.args[0].attr("key")[0]
-    if first[0] != "i":
-        return None
-    for i, a in enumerate(n.args):
-        if a.op.name != "index" or a.args[0] is not src:
-            return None
+    src = args[0].args[0]
+    rows = []
+    for a in args:
         key = a.attr("key")
-        if key[0] != ("i", first[1] + i) or any(k[0] != "a" for k in key[1:]):
+        if a.args[0] is not src or key[0][0] != "i" or any(k[0] != "a" for k in key[1:]):
             return None
-    if src.shape == n.shape:
-        return src
-    return F.index(src, slice(first[1], first[1] + len(n.args)))
+        rows.append(key[0][1])
+    if not ordered:
+        rows.sort()
+    if rows != list(range(rows[0], rows[0] + len(rows))):
+        return None
+    return src, rows[0], len(rows)
+
+
+def _rows_view(src: Node, first: int, count: int) -> Node:
+    return src if count == src.shape[0] else F.index(src, slice(first, first + count))
+
+
+def _stack_of_slices(n: Node) -> Optional[Node]:
+    """stack(x[a], x[a+1], ..., x[b]) along axis 0 is the view x[a:b+1] (x itself if whole);
+    concat(x[a], ..., x[b]) along axis 0 (a weight gradient's stacked operand) is that view
+    with its first two axes merged; add_n of those rows is one sum over the view."""
+    if n.op.name != "add_n" and n.attr("axis") != 0:
+        return None
+    found = _rows_of(n.args, ordered=n.op.name != "add_n")
+    if found is None:
+        return None
+    rows = _rows_view(*found)
+    if n.op.name == "concat":
+        return F.reshape(rows, n.shape)
+    return F.sum(rows, axis=0) if n.op.name == "add_n" else rows
 
 
 def _index(n: Node) -> Optional[Node]:
@@ -89,6 +109,16 @@ def _index(n: Node) -> Optional[Node]:
     axis, k = sel
     if src.op.name == "stack" and src.attr("axis") == axis and k[0] == "i":
         return src.args[k[1]]
+    if src.op.name == "unindex" and k[0] == "i":  # one step of a scattered gradient
+        put = _single_axis(src.attr("key"))
+        if put is None or put[0] != axis or (put[1][0] == "s" and put[1][3] != 1):
+            return None
+        start, stop = (put[1][1], put[1][1] + 1) if put[1][0] == "i" else put[1][1:3]
+        if not start <= k[1] < stop:
+            return _zeros(n)
+        if put[1][0] == "i":
+            return src.args[0]
+        return F.index(src.args[0], (slice(None),) * axis + (k[1] - start,))
     if src.op.name == "concat" and src.attr("axis") == axis and k[0] == "s" and k[3] == 1:
         pos = 0
         for piece in src.args:
@@ -134,7 +164,7 @@ def _rule(n: Node) -> Optional[Node]:
             return _zeros(n)
         if len(terms) < len(a):
             return F.add_n(terms)
-        return _scatter_sum(n)
+        return _scatter_sum(n) or _stack_of_slices(n)
     elif op == "transpose" and a[0].op.name == "transpose":
         inner, outer = a[0].attr("axes"), n.attr("axes")
         return F.transpose(a[0].args[0], tuple(inner[i] for i in outer))
@@ -147,7 +177,7 @@ def _rule(n: Node) -> Optional[Node]:
             return _zeros(n)
     elif op == "index":
         return _index(n)
-    elif op == "stack":
+    elif op in ("stack", "concat") and a[0].op.name == "index":
         return _stack_of_slices(n)
     elif op in ("where",) and a[1] is a[2]:
         return a[1]
@@ -155,7 +185,7 @@ def _rule(n: Node) -> Optional[Node]:
         return a[0]
     elif op == "log" and a[0].op.name == "softmax":
         return F.log_softmax(a[0].args[0], a[0].attr("axis"))
-    elif op in ("sum_to_shape", "unindex", "concat", "transpose", "reshape", "sum"):
+    if op in ("sum_to_shape", "unindex", "concat", "transpose", "reshape", "sum"):
         if is_zero(a[0]) and all(is_zero(x) for x in a):
             return _zeros(n)
     return None
