@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Tuple
 import networkx as nx
 
 from ..ir import Graph, Node
-from .rolled import MIN_RUN, RollError, Rolled, build
+from .building import build
+from .rolled import MIN_RUN, RollError, Rolled
 from .steps import StepInfo, analyze
 
 __all__ = ["roll", "RollError"]

@@ -3,8 +3,9 @@
 The source is a function ``program(I, P, B, V, SH, AT, Z)``: ``I``/``P`` the inputs and
 parameters, ``B`` the planned buffers, ``V`` the planned views (slots of stacks, role slots
 at a fixed step, runs of steps), ``SH`` the symbolic shapes and ``AT`` the kernels'
-attributes resolved, ``Z`` the symbol sizes (``T = Z['T']``).  Straight code is one line per value; a loop is a ``for t in range(...)``
-whose body reads earlier steps' role values straight from their slots (``B[3][t - 2]``).
+attributes resolved, ``Z`` the symbol sizes (``T = Z['T']``).  Straight code is one line
+per value; a loop is a ``for t in range(...)`` whose body reads earlier steps' role values
+straight from their slots (``B[3][t - 2]``).
 Each line remembers the instruction it computes, so errors name the node and, in a loop,
 the step.  Nothing here looks at rendered text again.
 """
