@@ -22,9 +22,6 @@ NVCC = shutil.which("nvcc")
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 
 
-
-
-
 def _agree(graph, inputs, params, backend, dims=None, rtol=1e-10):
     want = gr.compile(graph)(inputs, params, dims)
     program = gr.compile(graph, backend=backend)
@@ -173,6 +170,39 @@ def test_cuda_graph_replay_stages_inputs_and_replays_per_batch_size():
     assert backend.captures == 2
     with pytest.raises(ValueError, match="cuda_graph=True needs"):
         gr.compile(dg, cuda_graph=True)
+
+
+def test_a_generic_program_shares_its_loop_kernels_and_captures_per_batch_and_length():
+    """Compiled once for every T on a kernel backend: the loop body's kernels are generated
+    once and called every iteration (nvcc builds them when present); CUDA-graph replay
+    captures once per (B, T) binding and keeps a bounded number of captures."""
+    model = LSTM(3, 5, dtype=F64, seed=0)
+
+    def build(T):
+        g = model.graph(T)
+        return gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["output"] ** 2)}), loss="loss")
+
+    program = gr.compile(build, backend="cuda-host" if NVCC else INTERPRETED)
+    assert program.generic
+    loop = program.source.split("for t in range(", 1)[1]
+    assert "E[" in loop  # fused kernels inside the loop body
+    kernels = len(program.kernels)
+    params, rng = model.state_dict(), np.random.default_rng(0)
+    for T in (program.min_length, 40):
+        x = rng.normal(size=(T, 2, 3))
+        want = gr.evaluate(build(T), {"input": x}, params)
+        assert_close_scaled(program({"input": x}, params), want, 1e-10)
+    assert len(program.kernels) == kernels  # the same kernels serve every length
+    backend = _Recording("recording", np, np.asarray)
+    replayed = gr.compile(build, backend=backend, cuda_graph=True)
+    for T, B in ((9, 2), (9, 2), (12, 2), (12, 3), (9, 2)):
+        x = rng.normal(size=(T, B, 3))
+        got, want = replayed({"input": x}, params), program({"input": x}, params)
+        assert_close_scaled(got, want, 1e-12)
+    assert (backend.captures, backend.launches) == (3, 5)  # captured per (B, T), each replayed
+    for T in range(13, 13 + replayed.plan_cache):
+        replayed({"input": rng.normal(size=(T, 1, 3))}, params)
+    assert len(replayed._replays) == replayed.plan_cache  # a bounded cache, like the plans
 
 
 def test_models_run_their_programs_on_the_chosen_backend():

@@ -166,6 +166,27 @@ def test_programs_and_plans_are_bounded_caches():
     assert len(program._plans) == program.plan_cache
 
 
+SCALE = 1.0
+
+
+def test_a_loss_is_recognized_by_its_code_and_what_it_reads():
+    """The same lambda written again reuses the program; one reading another value (a
+    closure variable, a global scalar) compiles its own."""
+    global SCALE
+    rnn = RNN(2, 3, dtype=F64, seed=0)
+    x = np.random.default_rng(0).normal(size=(6, 2, 2))
+    losses = []
+    for scale in (1.0, 1.0, 2.0):
+        losses.append(rnn.loss_and_grad(lambda out: gr.sum(out["output"] ** 2) * scale, x)[0])
+    assert losses[0] == losses[1] and losses[2] == pytest.approx(2 * losses[0])
+    assert len(rnn._programs) == 2
+    SCALE = 3.0
+    tripled = rnn.loss_and_grad(lambda out: gr.sum(out["output"] ** 2) * SCALE, x)[0]
+    SCALE = 1.0
+    same = rnn.loss_and_grad(lambda out: gr.sum(out["output"] ** 2) * SCALE, x)[0]
+    assert tripled == pytest.approx(3 * losses[0]) and same == pytest.approx(losses[0])
+
+
 def test_a_second_fit_compiles_nothing_and_fit_honours_the_model_settings():
     rng = np.random.default_rng(0)
     xs = [rng.normal(size=(int(n), 2)) for n in rng.integers(3, 30, size=24)]

@@ -29,7 +29,7 @@ from .lower import T_VAR
 from .memory import PlanError
 from .program import Program
 from .rolled import RollError
-from .runtime import PlanCache, run
+from .runtime import PlanCache, replay, run
 from .samples import Sampled, compile_sampled, known_leaves
 
 __all__ = ["GenericProgram", "length_symbols"]
@@ -80,7 +80,7 @@ class GenericProgram:
         self.cuda_graph = cuda_graph
         self._specialized: "OrderedDict[tuple, Program]" = OrderedDict()
         self._plans = PlanCache(self.plan_cache)
-        self._replays: Dict[tuple, tuple] = {}
+        self._replays = PlanCache(self.plan_cache)  # CUDA graphs per binding
         self.why_not, self._sampled = None, None
         with gc_paused():
             self._compile_first()
@@ -201,26 +201,13 @@ class GenericProgram:
             plan = compiled.make_plan(env)
             self._plans.put(key, plan)
         if self.cuda_graph:
-            outs = self._replay(compiled, key, values, plan)
+            outs = replay(self.backend, self._replays, key, compiled.function, plan, values,
+                          compiled.function.name)
         else:
             outs = run(compiled.function, plan, values, sampled.graph.name)
         if copy:
             outs = [o.copy() for o in outs]
         return dict(zip(compiled.names, outs))
-
-    def _replay(self, compiled, key, values, plan):
-        """A call as a replay of the CUDA graph captured for this binding (captured first)."""
-        if key not in self._replays:
-            staged = {k: v.copy() for k, v in values.items()}
-            launch, outs = self.backend.capture(
-                lambda: run(compiled.function, plan, staged, compiled.function.name))
-            self._replays[key] = (staged, launch, outs)
-        else:
-            staged, launch, outs = self._replays[key]
-            for k, v in values.items():
-                self.backend.xp.copyto(staged[k], v)
-        launch()
-        return outs
 
     def _lengths(self, inputs, dims) -> Dict[str, int]:
         """The lengths a call gives: from ``dims``, or the inputs' sizes along length axes."""

@@ -16,7 +16,7 @@ from .rolled import RollError, straight
 from .lower import Code, lower
 from .memory import plan_memory
 from .render import render_program
-from .runtime import PlanCache, assemble, make_plan, run
+from .runtime import PlanCache, assemble, make_plan, replay, run
 from .schedule import schedule
 
 __all__ = ["Program", "build_code", "Signature"]
@@ -80,7 +80,7 @@ class Program:
                  cuda_graph: bool = False, roll: bool = True):
         t0 = time.perf_counter()
         self.cuda_graph = cuda_graph
-        self._replays: Dict[tuple, tuple] = {}
+        self._replays = PlanCache(self.plan_cache)  # CUDA graphs per binding
         # what a call is checked against: the graph as written (its leaves, not its nodes)
         self.source_graph = Signature(graph)
         self.backend = get_backend(backend)
@@ -136,27 +136,13 @@ class Program:
     def _run(self, values, env, copy):
         plan = self._plan(env)
         if self.cuda_graph:
-            outs = self._replay(env, values, plan)
+            outs = replay(self.backend, self._replays, tuple(sorted(env.items())),
+                          self._compiled.function, plan, values, self.graph.name)
         else:
             outs = run(self._compiled.function, plan, values, self.graph.name)
         if copy:
             outs = [o.copy() for o in outs]
         return dict(zip(self._names, outs))
-
-    def _replay(self, env, values, plan):
-        """One call as a replay of the captured graph for this binding (captured first)."""
-        key = tuple(sorted(env.items()))
-        if key not in self._replays:
-            staged = {k: v.copy() for k, v in values.items()}  # the addresses the graph reads
-            launch, outs = self.backend.capture(
-                lambda: run(self._compiled.function, plan, staged, self.graph.name))
-            self._replays[key] = (staged, launch, outs)
-        else:
-            staged, launch, outs = self._replays[key]
-            for k, v in values.items():
-                self.backend.xp.copyto(staged[k], v)
-        launch()
-        return outs
 
     @property
     def cuda_source(self) -> str:
