@@ -20,7 +20,7 @@ import numpy as np
 from . import ops as F
 from .autodiff import grad_graph
 from .ir import Graph, Node
-from .models.module import function_key
+from .models.keys import function_key
 from .optim import Optimizer, clip_grad_norm, clip_grad_value
 from .shapes import B
 

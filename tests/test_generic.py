@@ -1,6 +1,8 @@
 """Programs generic in the sequence length: compiled once, equal to the unrolled graph at every
 length, kept by models and fit, with loops in the source and errors naming the step."""
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
@@ -70,6 +72,8 @@ def test_zoo_training_programs_are_generic(cls, kw, mask):
     program = gr.compile(build)
     assert program.generic, program.why_not
     assert program.loops >= 2 and "for t in range(" in program.source
+    short, long = (program.memory_bytes({"B": 3, "T": T}) for T in (2, 50))
+    assert 0 < short < long  # below min_length: the program compiled for that length
     params, rng = model.state_dict(), np.random.default_rng(0)
     for T in (program.min_length, 23, 57):
         feeds = {"input": rng.normal(size=(T, 3, 3))}
@@ -187,6 +191,30 @@ def test_a_loss_is_recognized_by_its_code_and_what_it_reads():
     assert tripled == pytest.approx(3 * losses[0]) and same == pytest.approx(losses[0])
 
 
+def test_loss_keys_tell_apart_what_builds_different_graphs():
+    from graphrnn.models.keys import function_key as key
+
+    def scaled(out, w=1.0):
+        return out * w
+
+    class Weighted:
+        def __init__(self, w):
+            self.w = w
+
+        def loss(self, out):
+            return out * self.w
+
+    assert len({key(functools.partial(scaled, w=w)) for w in (1.0, 2.0, 3.0)}) == 3
+    assert len({key(lambda o, w=w: o * w) for w in map(np.float32, (1, 2, 3))}) == 3
+    assert key(Weighted(1.0).loss) != key(Weighted(2.0).loss)
+    assert key(lambda o, *, s=1.0: o * s) != key(lambda o, *, s=2.0: o * s)
+    assert key(lambda o, s=1: o * s) != key(lambda o, s=1.0: o * s)
+    hash(key(lambda o, t=np.zeros(3): o))  # unhashable defaults are held by identity
+    nan = float("nan")
+    assert len({key(lambda o: o * nan) for _ in range(3)}) == 1  # NaN equals itself here
+    assert len({key(lambda o: (lambda: o * 2)()) for _ in range(3)}) == 1
+
+
 def test_a_second_fit_compiles_nothing_and_fit_honours_the_model_settings():
     rng = np.random.default_rng(0)
     xs = [rng.normal(size=(int(n), 2)) for n in rng.integers(3, 30, size=24)]
@@ -206,7 +234,8 @@ def test_a_second_fit_compiles_nothing_and_fit_honours_the_model_settings():
 
 def test_seq2seq_is_generic_in_both_lengths():
     model = Seq2Seq(GRU(3, 5, dtype=F64, seed=1), GRU(3, 5, dtype=F64, seed=2),
-                    Linear(5, 6, dtype=F64, seed=3), src_embedding=Embedding(7, 3, dtype=F64, seed=4),
+                    Linear(5, 6, dtype=F64, seed=3),
+                    src_embedding=Embedding(7, 3, dtype=F64, seed=4),
                     tgt_embedding=Embedding(6, 3, dtype=F64, seed=5))
     program = gr.compile(lambda S, T: model.graph(S, T))
     assert program.generic, program.why_not

@@ -3,8 +3,8 @@
 ``gr.compile(lambda T: graph_of(T))`` unrolls the model at a few lengths, rolls each into
 loops and generalizes them (:mod:`.samples`, :mod:`.generalize`): the result runs any ``T``
 at least ``min_length`` with the same code (``for t in range(2, T + 1): ...``), its plans
-made per binding of ``B`` and ``T``.  Shorter sequences, whose peeled first and last steps
-overlap, run programs compiled for their exact length on first use (small, and cached).
+made per binding of ``B`` and ``T``.  Shorter sequences (below the base length the code was
+sampled at) run programs compiled for their exact length on first use (small, and cached).
 When a model's steps do not repeat in a way rolling can use (a graph checkpointed every k
 steps, whose recomputation repeats with period k, is one), every length gets its own
 program, and ``program.generic`` says so (``program.why_not`` says why).
@@ -148,8 +148,12 @@ class GenericProgram:
         return kernels_source(self.kernels) if self.kernels else ""
 
     def memory_bytes(self, dims: Mapping[str, int]) -> int:
-        """Bytes of the planned buffers for the given sizes (``{"B": 8, "T": 1000}``)."""
-        return self._for(dims).compiled.plan.memory_bytes(dims)
+        """Bytes of the planned buffers for the given sizes (``{"B": 8, "T": 1000}``); for a
+        length the generic code does not run, those of the program compiled for it."""
+        sampled = self._for(dims)
+        if sampled is None:
+            return self.specialized(**{n: int(dims[n]) for n in self.names}).memory_bytes(dims)
+        return sampled.compiled.plan.memory_bytes(dims)
 
     # -------------------------------------------------------------- calls
     def _for(self, lengths: Mapping[str, int]) -> Optional[Sampled]:

@@ -66,12 +66,12 @@ class Program:
     ``program.source`` is the generated Python (a loop over ``t`` where the graph's steps
     repeat); ``program.report`` what the passes did; ``program.graph`` the optimized graph.
     Results are fresh arrays unless ``copy=False``, which returns views of the program's
-    buffers, valid until its next call.  Plans (buffers for one batch size) are cached, at
-    most ``plan_cache`` of them.
+    buffers, valid until its next call.  Plans (buffers for one binding of the symbolic
+    sizes, such as the batch) are cached, at most ``plan_cache`` of them.
 
     ``cuda_graph=True`` (CuPy) captures the whole call as a CUDA graph on the first call per
-    binding and replays it afterwards: inputs and parameters are copied into arrays the
-    program owns, and no Python runs per kernel.
+    binding (at most ``plan_cache`` kept) and replays it afterwards: inputs and parameters
+    are copied into arrays the program owns, and no Python runs per kernel.
     """
 
     plan_cache = 8

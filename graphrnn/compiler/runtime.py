@@ -221,9 +221,9 @@ def replay(backend, replays: PlanCache, key, function: Function, plan, values, n
     if entry is None:
         staged = {k: v.copy() for k, v in values.items()}  # the addresses the graph reads
         launch, outs = backend.capture(lambda: run(function, plan, staged, name))
-        replays.put(key, (staged, launch, outs))
+        replays.put(key, (staged, launch, outs, plan))  # the graph writes the plan's buffers
     else:
-        staged, launch, outs = entry
+        staged, launch, outs, _ = entry
         for k, v in values.items():
             backend.xp.copyto(staged[k], v)
     launch()

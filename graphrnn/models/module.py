@@ -22,6 +22,7 @@ from .. import ops as F
 from ..autodiff import grad_graph
 from ..compiler import GenericProgram, Program
 from ..ir import Graph, Node
+from .keys import function_key
 
 __all__ = ["Module", "StateDictError", "function_key"]
 
@@ -31,37 +32,6 @@ _GRAD = "dloss/d"  # how grad_graph names the gradient of output "loss"
 
 class StateDictError(ValueError):
     """A state dict or file does not match the model; the message names every entry at fault."""
-
-
-_SCALARS = (int, float, complex, str, bytes, bool, type(None))
-
-
-def _held(v):
-    """A value a function reads from outside: scalars by value, anything else by identity."""
-    return v if isinstance(v, _SCALARS) else ("id", id(v))
-
-
-def _filled(cell) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:  # a closure variable not yet assigned
-        return False
-    return True
-
-
-def function_key(fn: Callable) -> tuple:
-    """A cache key for a function building graph nodes (a loss): its bytecode, constants,
-    names, defaults, and what it reads from outside (closure variables and globals; scalars
-    by value, other objects by identity), so the same ``lambda`` written again (on another
-    line, or in a loop) finds the same program and one reading another weight does not.
-    An array changed in place is not noticed: pass changing data as an input."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return ("object", id(fn))
-    cells = tuple(_held(c.cell_contents) for c in (fn.__closure__ or ()) if _filled(c))
-    names = tuple((n, _held(fn.__globals__[n])) for n in code.co_names if n in fn.__globals__)
-    return ("function", code.co_code, code.co_consts, code.co_names, code.co_varnames,
-            fn.__defaults__, id(fn.__globals__), cells, names)
 
 
 class Module:

@@ -1,8 +1,9 @@
 """Algebraic simplification: identities (x+0, x*1, x*0, --x), products with a zero
-initial state, composed transposes and reshapes, indexing a stack or a concat, stacks and
-concats of consecutive steps of one array as a view of it (their sum as one reduction), sums of disjoint scattered pieces
-(the gradient of a stacked or split value) into one concat, log(softmax) into log_softmax,
-and stop_gradient as the identity it is at run time."""
+initial state, composed transposes and reshapes, indexing a stack or a concat, one step of
+a scattered gradient (the piece, or zeros), stacks and concats of consecutive steps of one
+array as a view of it (their sum as one reduction), sums of disjoint scattered pieces (the
+gradient of a stacked or split value) into one concat, log(softmax) into log_softmax, and
+stop_gradient as the identity it is at run time."""
 
 from __future__ import annotations
 
