@@ -70,7 +70,7 @@ def main(argv=None):
     acc = lambda out, y, m: float((out.argmax(-1) == y).mean())
     hist = gr.fit(clf, (x, labels), lambda out, y, m: cross_entropy(out["output"], y),
                   Adam(clf.parameters(), lr=0.01), epochs=args.epochs, batch_size=32,
-                  clip_norm=5.0, validation=(xv, lv), metrics={"accuracy": acc},
+                  clip_norm=1.0, validation=(xv, lv), metrics={"accuracy": acc},
                   progress=not args.quiet)
     pred = clf(xv.transpose(1, 0, 2)).argmax(-1)
     confusion = np.zeros((2, 2), dtype=int)

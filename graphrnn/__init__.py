@@ -12,6 +12,7 @@ The public API in one place::
 """
 
 from . import expr as _expr  # noqa: F401  (installs operator overloading on Node)
+from .anomaly import AnomalyError, detect_anomaly
 from .autodiff import grad, grad_graph, vjp
 from .backends import available_backends, get_backend
 from .compiler import Program, compile
@@ -24,7 +25,8 @@ from .ops import OPS, DEFAULT_DTYPE
 from . import losses, optim
 from .recurrence import Recurrence, RecurrenceError, t
 from .shapes import B, ShapeError, Sym
-from .train import fit, load_checkpoint, save_checkpoint
+from .models.module import StateDictError
+from .train import CheckpointError, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
 from .unroll import unroll
 
 __version__ = "0.1.0"

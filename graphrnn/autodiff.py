@@ -125,6 +125,10 @@ def grad_graph(graph: Graph, wrt: Optional[Sequence[Union[str, Node]]] = None,
                            f"(inputs: {list(graph.inputs)}, params: {list(graph.params)})")
     grads = grad(graph.outputs[loss], list(targets.values()))
     outputs = dict(graph.outputs)
+    taken = [f"d{loss}/d{name}" for name in targets if f"d{loss}/d{name}" in outputs]
+    if taken:
+        raise ValueError(f"grad: graph {graph.name!r} already has output(s) {taken}: the "
+                         f"gradient outputs would replace them; rename those outputs")
     for name, gnode in zip(targets, grads):
         outputs[f"d{loss}/d{name}"] = gnode
     return Graph(outputs, name=f"grad({graph.name})")

@@ -114,13 +114,27 @@ def _load_recurrence(model: str):
     return found[0]
 
 
+#: the most steps ``graphrnn render`` unrolls: a diagram draws at most
+#: ``visualize.style.MAX_DRAWN_STEPS`` of them and elides the middle of longer unrollings
+MAX_RENDER_STEPS = 1000
+
+
 def _cmd_render(args) -> int:
     import numpy as np
 
     import visualize
+    from visualize.style import MAX_DRAWN_STEPS
     from . import ops as F
     from .ir import Graph
 
+    if args.view != "folded" and not 1 <= args.steps <= MAX_RENDER_STEPS:
+        raise ValueError(f"render: --steps {args.steps:,} is outside 1..{MAX_RENDER_STEPS:,}: a "
+                         f"diagram elides the middle of a long unrolling (it draws at most "
+                         f"{MAX_DRAWN_STEPS} steps), so more steps would only cost time and "
+                         f"memory")
+    if not 1 <= args.max_steps <= MAX_DRAWN_STEPS:
+        raise ValueError(f"render: --max-steps {args.max_steps:,} is outside "
+                         f"1..{MAX_DRAWN_STEPS}")
     rec = _load_recurrence(args.model)
     if args.view == "folded":
         diagram = visualize.folded(rec)
@@ -170,7 +184,8 @@ def main(argv=None) -> int:
                                       "autonomous, lstm-by-hand) or a .py file defining a Recurrence")
     render.add_argument("--view", choices=["folded", "unrolled", "gradients", "optimized"],
                         default="folded", help="optimized: before/after the O2 passes")
-    render.add_argument("--steps", type=int, default=4, help="steps to unroll (default 4)")
+    render.add_argument("--steps", type=int, default=4,
+                        help=f"steps to unroll (default 4, at most {MAX_RENDER_STEPS})")
     render.add_argument("-o", "--output", default="out/model.svg")
     render.add_argument("--format", choices=["svg", "dot"], default="svg")
     render.add_argument("--max-steps", type=int, default=6,

@@ -11,6 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from .anomaly import anomaly_enabled, check_outputs
 from .backends import get_backend
 from .ir import Graph, Node, dtype_name
 from .shapes import ShapeError, bind, format_shape, is_concrete, resolve
@@ -65,7 +66,16 @@ def bind_values(graph: Graph, backend, inputs: Optional[Mapping], params: Option
     Returns ``(arrays by leaf name, symbol bindings)``; raises :class:`InputError` or
     ``ShapeError`` naming the input and the expected shape.
     """
-    env: Dict[str, int] = dict(dims or {})
+    for kind, given in (("inputs", inputs), ("params", params), ("dims", dims)):
+        if given is not None and not isinstance(given, Mapping):
+            raise InputError(f"{kind} must be a mapping of names to values (a dict), got "
+                             f"{type(given).__name__}")
+    env: Dict[str, int] = {}
+    for name, size in (dims or {}).items():
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) \
+                or size < 0:
+            raise InputError(f"dims: size {name!r} must be an int >= 0, got {size!r}")
+        env[name] = int(size)
     out: Dict[str, object] = {}
     _check_leaves(graph, backend, "input", inputs or {}, graph.inputs, env, out)
     _check_leaves(graph, backend, "param", params or {}, graph.params, env, out)
@@ -130,7 +140,28 @@ class Evaluator:
             origin = f" (from {node.origin})" if node.origin else ""
             raise EvaluationError(f"evaluating %{i} = {node.label()}{where}{origin}: "
                                   f"{type(e).__name__}: {e}") from e
-        return {k: values[i] for k, i in self._out}
+        out = {k: values[i] for k, i in self._out}
+        if anomaly_enabled():
+            check_outputs(out, xp, lambda: self.graph, inputs, params, dims, self.backend,
+                          f"evaluating graph {self.graph.name!r}")
+        return out
+
+    def trace(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+              dims: Optional[Mapping[str, int]] = None):
+        """Run the graph, yielding ``(node, value)`` for every node in order (leaves first):
+        what anomaly mode walks to find the first non-finite value."""
+        given, env = bind_values(self.graph, self.backend, inputs, params, dims)
+        values: List[object] = [None] * self._n
+        nodes = self.graph.nodes
+        for i, _, name, node in self._leaves:
+            values[i] = given[name]
+            yield node, values[i]
+        xp = self.backend.xp
+        for i, kernel, args, kwargs, sym_shape, _ in self._steps:
+            if sym_shape is not None:
+                kwargs = {**kwargs, "shape": resolve(sym_shape, env)}
+            values[i] = kernel(xp, *[values[a] for a in args], **kwargs)
+            yield nodes[i], values[i]
 
 
 def evaluate(target: Union[Graph, Node, Sequence[Node]], inputs: Optional[Mapping] = None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
+import threading
 import weakref
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -26,8 +27,19 @@ __all__ = ["Node", "Graph", "toposort", "meta_scope", "push_meta", "pop_meta", "
            "gc_paused", "record_meta", "meta_of"]
 
 _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
-_META_STACK: List[dict] = [{}]
-_RECORD: Optional[Dict["Node", dict]] = None  # see record_meta
+
+
+class _Build(threading.local):
+    """What graph building reads per thread: the metadata stack and the record of the
+    build in progress (see :func:`record_meta`).  Two threads building graphs at once
+    never tag each other's nodes."""
+
+    def __init__(self):
+        self.meta: List[dict] = [{}]
+        self.record: Optional[Dict["Node", dict]] = None
+
+
+_BUILD = _Build()
 
 _DTYPE_SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int32": "i32",
                 "int64": "i64", "bool": "bool", "int8": "i8", "uint8": "u8"}
@@ -72,17 +84,21 @@ def compact_intern() -> None:
     the table would keep megabytes of empty slots (about 100 bytes per node ever alive)."""
     global _INTERN
     if sys.getsizeof(_INTERN.data) > 256 * (len(_INTERN.data) + 4096):
-        _INTERN = weakref.WeakValueDictionary(_INTERN)
+        try:
+            _INTERN = weakref.WeakValueDictionary(_INTERN)
+        except RuntimeError:  # another thread is building nodes: compact another time
+            pass
 
 
 def push_meta(meta: dict) -> None:
     """Start attaching ``meta`` to new nodes (the fast form of :func:`meta_scope`)."""
-    _META_STACK.append({**_META_STACK[-1], **meta})
+    stack = _BUILD.meta
+    stack.append({**stack[-1], **meta})
 
 
 def pop_meta() -> None:
     """Undo the last :func:`push_meta`."""
-    _META_STACK.pop()
+    _BUILD.meta.pop()
 
 
 @contextlib.contextmanager
@@ -91,19 +107,20 @@ def record_meta():
     it (``{"step", "origin", "name"}``), even when hash-consing returns a node that an
     earlier build created (and tagged) first.  Yields the record (node -> dict): what the
     compiler reads steps from, so a program does not depend on what was built before."""
-    global _RECORD
-    outer, _RECORD = _RECORD, {}
+    outer = _BUILD.record
+    _BUILD.record = record = {}
     try:
-        yield _RECORD
+        yield record
     finally:
-        _RECORD = outer
+        _BUILD.record = outer
 
 
 def meta_of(node: "Node") -> dict:
     """``{"step", "origin", "name"}`` of ``node`` as the build being recorded gave it (see
     :func:`record_meta`), else the node's own: what passes and differentiation copy from."""
-    if _RECORD is not None:
-        rec = _RECORD.get(node)
+    record = _BUILD.record
+    if record is not None:
+        rec = record.get(node)
         if rec is not None:
             return rec
     return {"step": node.step, "origin": node.origin, "name": node.name}
@@ -135,16 +152,17 @@ class Node:
         key = (op.name, tuple(map(id, args)),
                tuple([(k, _attr_key(v)) for k, v in attrs]) if attrs else (), shape, dtype.str)
         node = _INTERN.get(key)
-        meta = _META_STACK[-1]
+        build = _BUILD
+        meta, record = build.meta[-1], build.record
         if node is not None:
-            if _RECORD is not None and node not in _RECORD:
-                _RECORD[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
+            if record is not None and node not in record:
+                record[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
                                  "name": meta.get("name")}
             return node
         node = object.__new__(cls)
-        if _RECORD is not None:
-            _RECORD[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
-                             "name": meta.get("name")}
+        if record is not None:
+            record[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
+                            "name": meta.get("name")}
         _set_op(node, op)
         _set_args(node, tuple(args))
         _set_attrs(node, tuple(attrs))
@@ -163,9 +181,10 @@ class Node:
         key = (op.name, tuple(map(id, args)), tuple([(k, _attr_key(v)) for k, v in attrs]),
                shape, np.dtype(dtype).str)
         node = _INTERN.get(key)
-        if node is not None and _RECORD is not None and node not in _RECORD:
-            meta = _META_STACK[-1]  # found for this build: recorded as if built now
-            _RECORD[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
+        record = _BUILD.record
+        if node is not None and record is not None and node not in record:
+            meta = _BUILD.meta[-1]  # found for this build: recorded as if built now
+            record[node] = {"step": meta.get("step"), "origin": meta.get("origin"),
                              "name": meta.get("name")}
         return node
 
@@ -184,8 +203,9 @@ class Node:
                                     (_set_origin, "origin", origin)):
             if value is not None and getattr(self, slot) is None:
                 setter(self, value)
-        if _RECORD is not None:
-            rec = _RECORD.setdefault(self, {"step": None, "origin": None, "name": None})
+        record = _BUILD.record
+        if record is not None:
+            rec = record.setdefault(self, {"step": None, "origin": None, "name": None})
             for slot, value in (("name", name), ("step", step), ("origin", origin)):
                 if value is not None and rec[slot] is None:
                     rec[slot] = value

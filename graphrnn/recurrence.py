@@ -30,6 +30,7 @@ import numpy as np
 from . import ops as F
 from .ir import Node, dtype_name, toposort
 from .ops.registry import Op, apply
+from .names import check_leaf_names, generated_names
 from .pretty import format_expr
 from .shapes import B, as_shape, format_shape
 
@@ -117,20 +118,35 @@ class Recurrence:
         _LIVE[self.uid] = self
         self.variables: Dict[str, Variable] = {}
         self.params: Dict[str, Node] = {}
+        #: every name the recurrence declares or generates -> what has it
+        self._names: Dict[str, str] = {}
 
     # ------------------------------------------------------------ declarations
     def _declare(self, kind, name, size, dtype, init="zeros", depth=None) -> Node:
         if not isinstance(name, str) or not name.isidentifier():
             raise RecurrenceError(f"{self.name}: {kind} name must be an identifier, got {name!r}")
-        if name in self.variables or name in self.params:
-            raise RecurrenceError(f"{self.name}: the name {name!r} is already declared")
         size = as_shape(() if size is None else size)
         if any(not isinstance(d, int) for d in size):
             raise RecurrenceError(f"{self.name}: {kind} {name!r} size must be concrete, got "
                                   f"{format_shape(size)} (the batch axis is implicit)")
         var = Variable(kind, name, size, np.dtype(dtype or self.dtype), init, depth)
+        names = {name: f"{kind} {name!r}", **generated_names(var)}
+        for n, what in names.items():
+            self._claim(n, what, declared=n == name)
+        self._names.update(names)
         self.variables[name] = var
         return self._at(var, 0)
+
+    def _claim(self, name: str, what: str, declared: bool = True) -> None:
+        """Refuse ``name`` (for ``what``) when a declared or generated name already has it."""
+        owner = self._names.get(name)
+        if owner is None:
+            return
+        if declared and (name in self.variables or name in self.params):
+            raise RecurrenceError(f"{self.name}: the name {name!r} is already declared "
+                                  f"({owner})")
+        raise RecurrenceError(f"{self.name}: name collision: {what} and {owner} would both be "
+                              f"named {name!r} in the unrolled graph; rename one")
 
     def input(self, name: str, size=(), dtype=None) -> Node:
         """Declare an input sequence ``x[t]`` of feature shape ``size``; returns ``x[t]``.
@@ -168,10 +184,13 @@ class Recurrence:
 
     def param(self, name: str, shape, dtype=None) -> Node:
         """Declare a parameter (shared by every step); returns its node."""
-        if name in self.variables or name in self.params:
-            raise RecurrenceError(f"{self.name}: the name {name!r} is already declared")
+        if not isinstance(name, str) or not name:
+            raise RecurrenceError(f"{self.name}: param name must be a non-empty string, got "
+                                  f"{name!r}")
+        self._claim(name, f"param {name!r}")
         node = F.param(name, shape, dtype or self.dtype)
         self.params[name] = node
+        self._names[name] = f"param {name!r}"
         return node
 
     def update(self, state: Union[Node, str], expr: Node) -> None:
@@ -284,18 +303,21 @@ class Recurrence:
     def folded(self):
         """The folded recurrence as a ``networkx.MultiDiGraph``.
 
-        One node per variable (``kind`` input/state/output), parameter and operation; an
+        One node per variable (``kind`` input/state/output) and parameter, keyed by its name,
+        and per operation, keyed by an int (so no name can collide with an operation); an
         edge per use, with ``delay`` (0 for same-step use).  Delay edges (``delay > 0``,
         ``kind="delay"``) run from a variable to where its past value is used, so the loop
         through time is a cycle; ``kind="defines"`` edges run from an equation to its variable.
         """
         import networkx as nx
 
+        self.check_names()
         g = nx.MultiDiGraph(name=self.name)
         for v in self.variables.values():
             g.add_node(v.name, kind=v.kind, label=v.ref(), shape=v.shape, dtype=dtype_name(v.dtype))
-        ids: Dict[Node, str] = {}
+        ids: Dict[Node, Union[str, int]] = {}
         roots = [v.equation for v in self.variables.values() if v.equation is not None]
+        op_ids = itertools.count()
         for n in toposort(roots):
             if n.op is VAR:
                 ids[n] = n.attr("name")
@@ -304,7 +326,7 @@ class Recurrence:
                 key = n.attr("name")
                 g.add_node(key, kind="param", label=key, shape=n.shape, dtype=dtype_name(n.dtype))
             else:
-                key = f"op{len(ids)}"
+                key = next(op_ids)
                 g.add_node(key, kind="op", op=n.op.name, label=n.op.name, shape=n.shape,
                            dtype=dtype_name(n.dtype))
             ids[n] = key
@@ -318,10 +340,16 @@ class Recurrence:
                 g.add_edge(ids[v.equation], v.name, index=0, delay=0, kind="defines", label="")
         return g
 
+    def check_names(self, mask: bool = False) -> None:
+        """Refuse, naming both, a parameter or input node in an equation or an initial value
+        whose name something else in the unrolled graph has (see
+        :func:`graphrnn.names.check_leaf_names`); ``mask`` reserves ``mask``."""
+        check_leaf_names(self, mask)
+
     def unroll(self, steps: int, reverse: bool = False, mask: bool = False,
-               per_step: bool = False, sources=None):
+               per_step: bool = False, sources=None, max_nodes: Optional[int] = None):
         """The explicit Graph for ``steps`` steps (see :func:`graphrnn.unroll.unroll`)."""
         from .unroll import unroll
 
         return unroll(self, steps, reverse=reverse, mask=mask, per_step=per_step,
-                      sources=sources)
+                      sources=sources, max_nodes=max_nodes)

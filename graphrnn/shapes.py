@@ -135,4 +135,4 @@ def bind(declared: Shape, actual: Iterable[int], env: dict, what: str) -> None:
             env[d.name] = size
         elif have != size:
             fail(f"dimension {axis} gives {d.name}={size}, but {d.name}={have} "
-                 f"was already bound by another input")
+                 f"was already bound (by dims= or an earlier input)")

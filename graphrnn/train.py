@@ -1,5 +1,6 @@
 """Training: ``fit`` (batching, padding and masks, clipping, validation, early stopping,
-checkpoints and bit-identical resume, truncated BPTT) and ``.npz`` checkpoints.
+checkpoints and bit-identical resume, truncated BPTT); checkpoints live in
+:mod:`graphrnn.checkpoint` and are importable from here.
 
 A model for ``fit`` is a module with ``graph(steps, initial_states=False, mask=False)``
 whose input is ``input`` (time-major) and whose outputs include ``output``: every recurrent
@@ -9,125 +10,28 @@ The loss is written with nodes: ``loss(outputs, target, mask) -> scalar node``.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import zipfile
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
 from . import ops as F
 from .autodiff import grad_graph
+from .batches import Batches, pad_batch
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .distributed import GradientAverager, abort_on_error, broadcast_parameters, resolve, shard
+from .fit_state import FitState, NonFiniteLossError, check_settings
 from .ir import Graph, Node
 from .models.keys import function_key
 from .optim import Optimizer, clip_grad_norm, clip_grad_value
+from .safeio import deferred_interrupt
 from .shapes import B
 
-__all__ = ["fit", "save_checkpoint", "load_checkpoint", "CheckpointError", "pad_batch"]
+#: where the loss rides along with the gradients in the one allreduce of a step
+_LOSS = "\0loss"
 
-
-class CheckpointError(ValueError):
-    """A checkpoint file is unreadable or does not match the model or optimizer."""
-
-
-# ------------------------------------------------------------ data
-def pad_batch(seqs: Sequence[np.ndarray], dtype=None):
-    """Variable-length sequences ``(T_i, ...)`` as one time-major ``(T, B, ...)`` array padded
-    with zeros, and the ``(T, B)`` bool mask of real steps."""
-    steps = max(len(s) for s in seqs)
-    first = np.asarray(seqs[0])
-    out = np.zeros((steps, len(seqs)) + first.shape[1:], dtype=dtype or first.dtype)
-    mask = np.zeros((steps, len(seqs)), dtype=bool)
-    for b, s in enumerate(seqs):
-        out[:len(s), b] = s
-        mask[:len(s), b] = True
-    return out, mask
-
-
-class _Batches:
-    """The data as time-major batches: inputs, targets (per step or per sequence), mask."""
-
-    def __init__(self, inputs, targets):
-        self.variable = isinstance(inputs, (list, tuple))
-        self.inputs = list(inputs) if self.variable else np.asarray(inputs)
-        self.targets = list(targets) if isinstance(targets, (list, tuple)) else np.asarray(targets)
-        self.n = len(self.inputs)
-        if len(self.targets) != self.n:
-            raise ValueError(f"fit: {self.n} input sequences but {len(self.targets)} targets")
-        lens = [len(x) for x in self.inputs]
-        # per-step targets have one entry per input step
-        self.per_step = all(np.ndim(t) >= 1 and len(t) == n for t, n in zip(self.targets, lens))
-
-    def batch(self, idx):
-        xs = [self.inputs[i] for i in idx]
-        ys = [self.targets[i] for i in idx]
-        if self.variable:
-            x, mask = pad_batch(xs)
-        else:
-            x = np.stack(xs, axis=1)
-            mask = None
-        if self.per_step:
-            y = pad_batch(ys)[0] if self.variable else np.stack(ys, axis=1)
-        else:
-            y = np.stack([np.asarray(t) for t in ys])
-        return x, y, mask
-
-
-# ------------------------------------------------------------ checkpoints
-def save_checkpoint(path: str, model, optimizer: Optional[Optimizer] = None, epoch: int = 0,
-                    rng: Optional[np.random.Generator] = None,
-                    history: Optional[Mapping] = None) -> str:
-    """Write parameters, optimizer state, epoch, RNG state and history to ``.npz`` (no pickle).
-
-    The file is written next to ``path`` and renamed into place, so a crash leaves either the
-    old checkpoint or the new one, never half of one."""
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
-    arrays = {f"param.{k}": v for k, v in model.state_dict().items()}
-    if optimizer is not None:
-        arrays.update({f"optim.{k}": v for k, v in optimizer.state_dict().items()})
-    meta = {"epoch": int(epoch), "history": history or {},
-            "rng": rng.bit_generator.state if rng is not None else None}
-    arrays["meta"] = np.array(json.dumps(meta, default=float))
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path: str, model, optimizer: Optional[Optimizer] = None,
-                    rng: Optional[np.random.Generator] = None) -> dict:
-    """Restore what :func:`save_checkpoint` wrote; returns ``{"epoch", "history"}``.
-
-    Everything is read and checked (names, shapes) before anything changes: a truncated or
-    corrupted file raises :class:`CheckpointError` and leaves the model as it was."""
-    try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"cannot read checkpoint {path!r}: {type(e).__name__}: {e}") from None
-    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param.")}
-    own = model.state_dict()
-    problems = sorted(set(own) ^ set(params)) + [
-        f"{k} {v.shape} != {own[k].shape}" for k, v in params.items() if k in own and v.shape != own[k].shape]
-    if problems:
-        raise CheckpointError(f"checkpoint {path!r} does not match the model: {problems}")
-    optim = {k[6:]: v for k, v in arrays.items() if k.startswith("optim.")}
-    if optimizer is not None:
-        want = {f"{k}.m" for k in optimizer.params} | {f"{k}.v" for k in optimizer.params} | set(optimizer.params)
-        stray = [k[6:] for k in optim if k.startswith("state.") and k[6:] not in want]
-        if "steps" not in optim or stray:
-            raise CheckpointError(f"checkpoint {path!r} has no matching optimizer state "
-                                  f"({'missing steps' if 'steps' not in optim else stray})")
-    model.load_state_dict(params)
-    if optimizer is not None:
-        optimizer.load_state_dict(optim)
-    if rng is not None and meta.get("rng") is not None:
-        rng.bit_generator.state = meta["rng"]
-    return {"epoch": meta["epoch"], "history": meta["history"]}
+__all__ = ["fit", "save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointError",
+           "NonFiniteLossError", "pad_batch"]
 
 
 # ------------------------------------------------------------ fit
@@ -148,7 +52,8 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         clip_value: Optional[float] = None, scheduler=None,
         early_stopping: Optional[int] = None, checkpoint_every: Optional[int] = None,
         checkpoint_path: Optional[str] = None, resume: Optional[str] = None,
-        tbptt: Optional[int] = None, progress: bool = True) -> Dict[str, List[float]]:
+        tbptt: Optional[int] = None, progress: bool = True,
+        on_nonfinite: str = "raise", distributed=None) -> Dict[str, List[float]]:
     """Train ``model`` on ``data = (inputs, targets)``; returns the history.
 
     ``inputs`` is an array ``(N, T, ...)`` or a list of ``(T_i, ...)`` sequences (padded per
@@ -161,29 +66,61 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     Gradients are clipped by global norm (``clip_norm``) or value; ``scheduler.step()`` runs
     each epoch; ``early_stopping=p`` stops after ``p`` epochs without a better validation (or
     training) loss and restores the best parameters; ``checkpoint_every=n`` writes
-    ``checkpoint_path`` every n epochs, and ``resume=path`` continues from one, bit for bit.
-    ``tbptt=k`` trains on k-step chunks, carrying the states and cutting the gradient.
+    ``checkpoint_path`` every n epochs (and when stopping early), and ``resume=path``
+    continues from one, bit for bit (parameters, optimizer, scheduler, early stopping, RNG,
+    history and position are all saved).  ``tbptt=k`` trains on k-step chunks, carrying the
+    states and cutting the gradient.
 
-    History: ``loss`` and ``grad_norm`` per step; ``epoch_loss``, ``val_loss``, each metric
-    and ``lr`` per epoch.
+    A non-finite loss or gradient norm raises :class:`NonFiniteLossError` (epoch, step,
+    value) before the update (``on_nonfinite="raise"``), or skips the update and records the
+    step's index in ``history["skipped"]`` (``"skip"``; skipped steps leave ``epoch_loss``).
+    Ctrl-C never leaves half a step: the ``KeyboardInterrupt`` carries ``.history`` (every
+    completed step) and, with ``checkpoint_path``, ``.checkpoint``: a checkpoint of the
+    last completed step, written before re-raising, from which ``resume`` continues bit
+    for bit.  Every setting is checked first (``ValueError`` naming it).
+
+    Data parallel (``docs/scaling.md``): started by ``mpiexec`` with several ranks, or given
+    ``distributed=`` a :mod:`graphrnn.distributed` communicator, every rank trains on its
+    shard of each global batch; gradients are all-reduced once per step and every rank
+    applies the same update (rank 0's initial parameters are broadcast first).  The result
+    equals one process on the same global batches up to summation order.  Rank 0 alone
+    shows progress and writes checkpoints.  ``distributed=False`` stays in one process.
+
+    History: ``loss`` and ``grad_norm`` per step (chunk, with ``tbptt``); ``epoch_loss``
+    (the mean of the epoch's batch losses weighted by sequences, a batch's chunks weighted
+    by their real steps), ``val_loss``, each metric and ``lr`` per epoch.
     """
-    batches = _Batches(*data)
-    val = _Batches(*validation) if validation is not None else None
+    check_settings(data, loss, optimizer, epochs, batch_size, validation, metrics, clip_norm,
+                   clip_value, scheduler, early_stopping, checkpoint_every, checkpoint_path,
+                   resume, tbptt, on_nonfinite)
+    batches = Batches(*data)
+    val = Batches(*validation) if validation is not None else None
+    for name, split in (("data", batches), ("validation", val)):
+        if split is not None and split.n == 0:
+            raise ValueError(f"fit: {name} holds no sequences")
     rng = np.random.default_rng(seed)
     params = model.parameters()
     if set(params) != set(optimizer.params) or any(params[k] is not optimizer.params[k]
                                                      for k in params):
         raise ValueError("fit: the optimizer must be built on model.parameters()")
+    if tbptt is not None and not batches.per_step:
+        raise ValueError("fit: truncated BPTT needs per-step targets")
+    comm = resolve(distributed)
+    averager = GradientAverager(comm) if comm.size > 1 else None
     history: Dict[str, List[float]] = {"loss": [], "grad_norm": [], "epoch_loss": [],
                                        "val_loss": [], "lr": []}
     for name in metrics or {}:
         history[name] = []
-    start = 0
+    settings = {"n": batches.n, "batch_size": int(batch_size), "tbptt": tbptt,
+                "shuffle": bool(shuffle)}
     if resume is not None:
-        info = load_checkpoint(resume, model, optimizer, rng)
-        start, history = info["epoch"], {k: list(v) for k, v in info["history"].items()}
-    if tbptt is not None and not batches.per_step:
-        raise ValueError("fit: truncated BPTT needs per-step targets")
+        carry = None if tbptt is None else _state_shape(model, None)
+        st = FitState.resume(resume, model, optimizer, rng, scheduler, settings, history, carry)
+        st.stopped = st.stopped and early_stopping is not None  # without it: train on
+    else:
+        st = FitState(history, rng.bit_generator.state)
+    broadcast_parameters(params, comm)  # every rank starts from rank 0's parameters
+
     def program(target_shape, target_dtype, masked, carry, train):
         """The model's program for this kind of batch (kept on the model: a second ``fit``
         compiles nothing); one program for every sequence length."""
@@ -198,6 +135,9 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             value = loss(dict(g.outputs), target, mask)
             if not isinstance(value, Node) or value.shape != ():
                 raise ValueError(f"fit: loss must return a scalar node, got {value!r}")
+            if "loss" in g.outputs:
+                raise ValueError(f"fit: the model has an output named 'loss', which fit's "
+                                 f"loss would replace; rename it (outputs: {list(g.outputs)})")
             graph = Graph({"loss": value, **g.outputs}, name="train" if train else "eval")
             if train:  # adds "dloss/d<name>" for every parameter
                 graph = grad_graph(graph, list(params), loss="loss")
@@ -219,80 +159,136 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             out = {k: prog.backend.to_numpy(v) for k, v in out.items()}
         return out
 
-    def evaluate(split: _Batches):
-        total, count, outs, ys, masks = 0.0, 0, [], [], []
+    def evaluate(split: Batches):
+        """Validation loss and metrics; with several ranks each evaluates its shard of every
+        batch and the sums are reduced (weighted by each shard's share)."""
+        total, sums, batches_seen = 0.0, dict.fromkeys(metrics or {}, 0.0), 0
         for lo in range(0, split.n, batch_size):
-            x, y, mask = split.batch(range(lo, min(lo + batch_size, split.n)))
+            idx = np.arange(lo, min(lo + batch_size, split.n))
+            local, batches_seen = shard(idx, comm), batches_seen + 1
+            if not len(local):
+                continue
+            x, y, mask = split.batch(local, split.steps(idx))
             out = run(x, y, mask, train=False)
-            n = x.shape[1]
-            total, count = total + float(out["loss"]) * n, count + n
-            outs.append(np.array(out["output"]))
-            ys.append(y)
-            masks.append(mask)
-        result = {"val_loss": total / count}
-        for name, fn in (metrics or {}).items():
-            result[name] = float(np.mean([fn(o, t, m) for o, t, m in zip(outs, ys, masks)]))
+            total += float(out["loss"]) * len(idx) * split.share(local, idx, 0, x.shape[0])
+            for name, fn in (metrics or {}).items():
+                sums[name] += fn(np.array(out["output"]), y, mask) * len(local) / len(idx)
+        total, *values = comm.allreduce_scalars([total, *sums.values()])
+        result = {"val_loss": total / split.n}
+        result.update({k: v / batches_seen for k, v in zip(sums, values)})
         return result
 
-    best, best_params, waited = math.inf, None, 0
-    for epoch in range(start, epochs):
-        order = rng.permutation(batches.n) if shuffle else np.arange(batches.n)
-        bar = _tqdm(batches.n, f"epoch {epoch + 1}/{epochs}", progress)
-        epoch_total = 0.0
-        for lo in range(0, batches.n, batch_size):
-            idx = order[lo:lo + batch_size]
-            x, y, mask = batches.batch(idx)
-            chunks = [(0, x.shape[0])] if tbptt is None else [
-                (s, min(s + tbptt, x.shape[0])) for s in range(0, x.shape[0], tbptt)]
-            states = None
-            if tbptt is not None:
-                shape = _state_shape(model, x.shape[1])
-                states = {f"{s}0": np.zeros(shape, model.dtype) for s in model.state_names}
-            for a, b in chunks:
+    def train_batch(idx):
+        """Every remaining chunk of one batch; each step is committed whole (Ctrl-C held
+        back) together with the history and the position."""
+        local, steps = shard(idx, comm), batches.steps(idx)  # every rank: the same steps
+        x, y, mask = batches.batch(local, steps) if len(local) else (None, None, None)
+        chunks = [(0, steps)] if tbptt is None else [
+            (s, min(s + tbptt, steps)) for s in range(0, steps, tbptt)]
+        total = batches.real(idx, 0, steps)
+        if tbptt is not None and st.chunk == 0:
+            shape = _state_shape(model, len(local))
+            st.carry = {f"{s}0": np.zeros(shape, model.dtype) for s in model.state_names}
+        for a, b in chunks[st.chunk:]:
+            if len(local):
                 out = run(x[a:b], y[a:b] if batches.per_step else y,
-                          None if mask is None else mask[a:b], True, states)
+                          None if mask is None else mask[a:b], True, st.carry)
                 grads = {k: np.array(out[f"dloss/d{k}"]) for k in params}
-                norm = clip_grad_norm(grads, clip_norm if clip_norm else math.inf)
-                if clip_value is not None:
-                    clip_grad_value(grads, clip_value)
-                optimizer.step(grads)
-                if states is not None:  # carry the state, cut the gradient
-                    states = {f"{s}0": np.array(out[f"{s}_n"]) for s in model.state_names}
-                history["loss"].append(float(out["loss"]))
-                history["grad_norm"].append(norm)
-            epoch_total += history["loss"][-1] * len(idx)
+                value = float(out["loss"])
+                carry = None if tbptt is None else {
+                    f"{s}0": np.array(out[f"{s}_n"]) for s in model.state_names}
+            else:  # fewer sequences than ranks: this rank adds nothing
+                grads = {k: np.zeros_like(v) for k, v in params.items()}
+                value, carry = 0.0, st.carry
+            if averager is not None:  # the global batch's gradient and loss, on every rank
+                grads[_LOSS] = np.array([value], dtype=model.dtype)
+                averager.average(grads, batches.share(local, idx, a, b))
+                value = float(grads.pop(_LOSS)[0])
+            norm = clip_grad_norm(grads, clip_norm if clip_norm else math.inf)
+            if clip_value is not None:
+                clip_grad_value(grads, clip_value)
+            weight = len(idx) * batches.real(idx, a, b) / total
+            finite = math.isfinite(value) and math.isfinite(norm)
+            if not finite and on_nonfinite == "raise":
+                step = len(st.history["loss"]) + 1
+                where = f"batch {st.lo // batch_size + 1}" + (
+                    f", chunk {st.chunk + 1}" if tbptt is not None else "")
+                raise NonFiniteLossError(
+                    f"fit: non-finite loss {value} (gradient norm {norm}) at epoch "
+                    f"{st.epoch + 1}, step {step} ({where}); the step was not applied "
+                    f"(on_nonfinite='skip' skips such steps)",
+                    st.epoch + 1, step, value, norm, st.history)
+            with deferred_interrupt():
+                if finite:
+                    optimizer.step(grads)
+                    st.loss_sum, st.weight = st.loss_sum + value * weight, st.weight + weight
+                else:
+                    st.history.setdefault("skipped", []).append(len(st.history["loss"]))
+                st.history["loss"].append(value)
+                st.history["grad_norm"].append(norm)
+                st.carry, st.chunk = carry, st.chunk + 1
+                if st.chunk == len(chunks):
+                    st.chunk, st.lo, st.carry = 0, st.lo + batch_size, None
+
+    def end_epoch(results):
+        """The epoch's history, schedule and early stopping, committed whole."""
+        h = st.history
+        with deferred_interrupt():
+            h["epoch_loss"].append(st.loss_sum / st.weight if st.weight else math.nan)
+            h["lr"].append(optimizer.lr)
+            for k, v in results.items():
+                h[k].append(v)
+            watched = results.get("val_loss", h["epoch_loss"][-1])
+            if scheduler is not None:
+                scheduler.step()
+            if early_stopping is not None:
+                if watched < st.best:
+                    st.best, st.best_params, st.waited = watched, model.state_dict(), 0
+                else:
+                    st.waited += 1
+                    if st.waited >= early_stopping:
+                        st.stopped = True
+                        if st.best_params is not None:
+                            model.load_state_dict(st.best_params)
+                        h["stopped_early"] = [st.epoch + 1]
+            st.epoch, st.lo, st.chunk, st.loss_sum, st.weight = st.epoch + 1, 0, 0, 0.0, 0.0
+            st.epoch_rng = rng.bit_generator.state
+
+    root, bar = comm.is_root, None  # rank 0 alone shows progress and writes checkpoints
+    with abort_on_error(comm):  # a rank that fails stops them all (none waits forever)
+        try:
+            while st.epoch < epochs and not st.stopped:
+                order = rng.permutation(batches.n) if shuffle else np.arange(batches.n)
+                bar = _tqdm(batches.n, f"epoch {st.epoch + 1}/{epochs}", progress and root)
+                if bar is not None and st.lo:
+                    bar.update(min(st.lo, batches.n))
+                while st.lo < batches.n:
+                    idx = order[st.lo:st.lo + batch_size]
+                    train_batch(idx)
+                    if bar is not None:
+                        bar.update(len(idx))
+                        bar.set_postfix(loss=f"{st.history['loss'][-1]:.4g}")
+                end_epoch(evaluate(val) if val is not None else {})
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                if checkpoint_every and root and (st.epoch % checkpoint_every == 0
+                                                  or st.stopped):
+                    st.save(checkpoint_path, model, optimizer, scheduler, settings)
+        except KeyboardInterrupt as e:
+            e.history = st.history
+            if checkpoint_path and root:
+                e.checkpoint = st.save(checkpoint_path, model, optimizer, scheduler, settings)
+            raise
+        finally:
             if bar is not None:
-                bar.update(len(idx))
-                bar.set_postfix(loss=f"{history['loss'][-1]:.4g}")
-        if bar is not None:
-            bar.close()
-        history["epoch_loss"].append(epoch_total / batches.n)
-        history["lr"].append(optimizer.lr)
-        watched = history["epoch_loss"][-1]
-        if val is not None:
-            res = evaluate(val)
-            for k, v in res.items():
-                history[k].append(v)
-            watched = res["val_loss"]
-        if scheduler is not None:
-            scheduler.step()
-        if checkpoint_every and (epoch + 1) % checkpoint_every == 0:
-            if not checkpoint_path:
-                raise ValueError("fit: checkpoint_every needs checkpoint_path")
-            save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, rng, history)
-        if early_stopping is not None:
-            if watched < best:
-                best, best_params, waited = watched, model.state_dict(), 0
-            else:
-                waited += 1
-                if waited >= early_stopping:
-                    model.load_state_dict(best_params)
-                    history["stopped_early"] = [epoch + 1]
-                    break
-    return history
+                bar.close()
+        if comm.size > 1 and checkpoint_path:
+            comm.barrier()  # rank 0's checkpoint is on disk before any rank goes on
+    return st.history
 
 
-def _state_shape(model, batch: int):
+def _state_shape(model, batch: Optional[int]):
     """``(layers * directions, B, H)``: the shape of a model's carried states."""
     rnn = getattr(model, "rnn", model)
     return (rnn.num_layers * rnn.num_directions, batch, rnn.hidden_size)

@@ -108,8 +108,40 @@ def _initial_values(rec: Recurrence, var: Variable) -> Callable[[int], Node]:
     return lambda j: leaf[j]
 
 
+#: the most nodes :func:`unroll` builds unless ``max_nodes`` says otherwise (each node takes
+#: about 700 bytes, so this is about 1.4 GB)
+MAX_NODES = 2_000_000
+_NODE_BYTES = 700
+
+
+def _check_size(rec: Recurrence, templates: List["_Template"], steps: int, mask: bool,
+                max_nodes: Optional[int]) -> None:
+    """Refuse, before building anything, an unrolling of more than ``max_nodes`` nodes."""
+    limit = MAX_NODES if max_nodes is None else max_nodes
+    if not isinstance(limit, int) or limit < 1:
+        raise RecurrenceError(f"{rec.name}: max_nodes must be an int >= 1, got {max_nodes!r}")
+    per_step = sum(sum(1 for n in tpl.live if n.op is not VAR) + (4 if mask else 0)
+                   for tpl in templates) + len(rec.inputs()) + (1 if mask else 0)
+    total = steps * max(per_step, 1)
+    if total > limit:
+        raise RecurrenceError(
+            f"{rec.name}: unrolling {steps:,} steps would build about {total:,} nodes "
+            f"({per_step} per step, about {total * _NODE_BYTES / 1e9:.1f} GB), more than "
+            f"max_nodes={limit:,}; a compiled program runs any T without unrolling it "
+            f"(a model's own call, or gr.compile(lambda T: rec.unroll(T))), or pass a larger "
+            f"max_nodes= to unroll anyway")
+
+
+def _real_steps(x: Node, m: Node) -> Node:
+    """``x`` ``(T, B, ...)`` with zeros at padded steps, selected with ``where``: NaN or inf
+    there reaches no value and no gradient (``0 * NaN`` would, in a masked product)."""
+    keep = F.reshape(m, m.shape + (1,) * (x.ndim - 2))
+    return F.where(F.broadcast_to(keep, x.shape), x, 0)
+
+
 def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = False,
-           per_step: bool = False, sources: Optional[Mapping[str, Node]] = None) -> Graph:
+           per_step: bool = False, sources: Optional[Mapping[str, Node]] = None,
+           max_nodes: Optional[int] = None) -> Graph:
     """Unroll ``rec`` for ``steps`` steps into a Graph.
 
     Inputs: each input ``x`` as one ``(T, B, *size)`` graph input ``x``; ``<s>0`` for
@@ -121,24 +153,32 @@ def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = Fals
     ``sources`` binds inputs to existing ``(T, B, *size)`` nodes instead of graph inputs
     (a lower layer's output sequence feeding the next layer).
 
+    Names are unique: a parameter or input node that shares a name with anything else in
+    the graph (a variable, ``<s>0``, ``<s>_final``, ``mask``) is refused.  More than
+    ``max_nodes`` nodes (default :data:`MAX_NODES`, estimated from the equations before
+    anything is built) are refused too: compiled programs run any length without unrolling.
+
     ``reverse=True`` runs from step T down to 1 (the backward half of a bidirectional
     layer): ``s[t-1]`` then means the step processed before, ``t+1``.  With a mask, a
     padded step keeps the previous state (so ``<s>_final`` is the state at the sequence's
     last real step), and the stacked sequences are zeros there (as PyTorch pads packed
-    sequences), so losses that use the same mask ignore them.
+    sequences), so losses that use the same mask ignore them.  Inputs at padded steps are
+    never read (replaced by zeros with ``where``): NaN or inf there changes nothing.
     """
-    if not isinstance(steps, int) or steps < 1:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise RecurrenceError(f"{rec.name}: steps must be an int >= 1, got {steps!r}")
     with gc_paused():
-        return _unroll(rec, steps, reverse, mask, per_step, sources)
+        return _unroll(rec, steps, reverse, mask, per_step, sources, max_nodes)
 
 
-def _unroll(rec, steps, reverse, mask, per_step, sources):
+def _unroll(rec, steps, reverse, mask, per_step, sources, max_nodes=None):
     order = _step_order(rec)
     templates = [_Template(v) for v in order]
     if mask and "mask" in rec.variables:
         raise RecurrenceError(f"{rec.name}: a variable is named 'mask', which unroll(mask=True) "
                               f"uses for the padding mask; rename it")
+    rec.check_names(mask)
+    _check_size(rec, templates, steps, mask, max_nodes)
     sources = dict(sources or {})
     xs = {}
     for v in rec.inputs():
@@ -154,6 +194,8 @@ def _unroll(rec, steps, reverse, mask, per_step, sources):
         raise RecurrenceError(f"{rec.name}: sources name {sorted(sources)}, which are not inputs "
                               f"(inputs: {[v.name for v in rec.inputs()]})")
     m_in = F.input("mask", (steps, B), bool) if mask else None
+    if mask:  # padded steps' inputs are never read, by values or by gradients
+        xs = {name: _real_steps(x, m_in) for name, x in xs.items()}
     inits = {v.name: _initial_values(rec, v) for v in order}
     zeros = {v.name: F.zeros(v.shape, v.dtype) for v in rec.inputs()}
 

@@ -83,7 +83,7 @@ def test_zoo_training_programs_are_generic(cls, kw, mask):
         got = program(feeds, params)
         for k in want:
             np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
-    assert len(program._plans) == 3  # one plan per (B, T) binding
+    assert len(program._local.plans) == 3  # one plan per (B, T) binding
 
 
 LOSSES = {  # the losses users write: every output, one output's mean, the last step only
@@ -167,7 +167,7 @@ def test_programs_and_plans_are_bounded_caches():
     program = list(rnn._programs.values())[-1]
     for T in range(10, 10 + program.plan_cache + 3):
         rnn(np.zeros((T, 1, 2)), np.zeros((1, 1, 3)))
-    assert len(program._plans) == program.plan_cache
+    assert len(program._local.plans) == program.plan_cache
 
 
 SCALE = 1.0

@@ -37,14 +37,18 @@ def test_folded_view_of_every_builtin_model_shows_its_delay_edges(model, tmp_pat
     groups = svg_of(visualize.folded(rec), tmp_path)
     fold = rec.folded()
     titles = {n["title"] for n in groups["node"]}
-    assert set(map(str, fold.nodes)) <= titles
+    kinds = {k: d["kind"] for k, d in fold.nodes(data=True)}
+    # variables keep their names as node ids; parameters and operations get private ids
+    assert {k for k, kind in kinds.items() if kind not in ("param", "op")} <= titles
+    assert sum(1 for t in titles if t.startswith("op#")) == list(kinds.values()).count("op")
+    assert sum(1 for t in titles if t.startswith("param#")) == list(kinds.values()).count("param")
     delays = [e for e in groups["edge"] if "t-1" in e["texts"]]
     n_delay = sum(1 for *_, d in fold.edges(data=True) if d["kind"] == "delay")
     assert n_delay >= 1 and len(delays) == n_delay
     assert all(p.get("stroke-dasharray") for e in delays for p in e["paths"])  # dashed
     params = [v for v in fold.nodes if fold.nodes[v]["kind"] == "param"]
-    for p in params:  # one node per parameter
-        assert sum(1 for n in groups["node"] if n["title"] == p) == 1
+    for p in params:  # one node per parameter, labelled with its name
+        assert sum(1 for n in groups["node"] if n["texts"] and n["texts"][0] == p) == 1
 
 
 @needs_dot

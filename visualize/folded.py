@@ -7,7 +7,7 @@ import graphviz
 
 from graphrnn.recurrence import Recurrence
 
-from .style import CLUSTER, DEFINES_EDGE, DELAY_EDGE, EDGE, GRAPH, NODE, ROLE
+from .style import CLUSTER, DEFINES_EDGE, DELAY_EDGE, EDGE, GRAPH, NODE, ROLE, text
 
 __all__ = ["folded"]
 
@@ -31,10 +31,22 @@ def _wrap(text: str, width: int = 48, lines: int = 3) -> str:
 def folded(rec: Recurrence, equations: bool = True, shapes: bool = True) -> graphviz.Digraph:
     """``rec`` as a diagram: inputs, states, outputs and parameters styled by role; each
     delay edge dashed, red, labelled ``t-k``; ``equations`` puts each equation in its
-    variable's label."""
+    variable's label.
+
+    Variables keep their names (identifiers) as node ids; parameters and operations get
+    private ones (``param#<i>``, ``op#<i>``), so no name can merge two nodes; every label is
+    drawn as written."""
     fold = rec.folded()
-    dot = graphviz.Digraph(rec.name, graph_attr={**GRAPH, "label": f"recurrence {rec.name}",
-                                                  "labelloc": "t"}, node_attr=NODE)
+    dot = graphviz.Digraph(text(rec.name), graph_attr={
+        **GRAPH, "label": text(f"recurrence {rec.name}"), "labelloc": "t"}, node_attr=NODE)
+    ids, params = {}, 0
+    for key, data in fold.nodes(data=True):
+        if data["kind"] == "op":
+            ids[key] = f"op#{key}"
+        elif data["kind"] == "param":
+            ids[key], params = f"param#{params}", params + 1
+        else:
+            ids[key] = key
     eqs = {}
     if equations:
         for line in rec.describe().splitlines()[1:]:
@@ -50,17 +62,17 @@ def folded(rec: Recurrence, equations: bool = True, shapes: bool = True) -> grap
             label = key + shape
         else:
             label = data["label"] + shape
-        dot.node(str(key), label, **ROLE[kind if kind in ROLE else "op"])
+        dot.node(ids[key], text(label), **ROLE[kind if kind in ROLE else "op"])
     for u, v, data in fold.edges(data=True):
         if data["kind"] == "delay":
-            dot.edge(str(u), str(v), label=f"t-{data['delay']}", **DELAY_EDGE)
+            dot.edge(ids[u], ids[v], label=text(f"t-{data['delay']}"), **DELAY_EDGE)
         elif data["kind"] == "defines":
-            dot.edge(str(u), str(v), **DEFINES_EDGE)
+            dot.edge(ids[u], ids[v], **DEFINES_EDGE)
         else:
-            dot.edge(str(u), str(v), **EDGE)
+            dot.edge(ids[u], ids[v], **EDGE)
     legend = graphviz.Digraph("cluster_legend", graph_attr={**CLUSTER, "label": "legend"})
-    legend.node("legend_delay_a", "s[t-k]", shape="plaintext")
-    legend.node("legend_delay_b", "use", shape="plaintext")
-    legend.edge("legend_delay_a", "legend_delay_b", label="delay k", **DELAY_EDGE)
+    legend.node("legend#delay_a", "s[t-k]", shape="plaintext")
+    legend.node("legend#delay_b", "use", shape="plaintext")
+    legend.edge("legend#delay_a", "legend#delay_b", label="delay k", **DELAY_EDGE)
     dot.subgraph(legend)
     return dot

@@ -13,7 +13,7 @@ import graphrnn as gr
 from graphrnn.autodiff import adjoints
 from graphrnn.ir import Graph
 
-from .style import CLUSTER, ZERO, scale_colour
+from .style import CLUSTER, NONFINITE, ZERO, scale_colour, text
 from .unrolled import draw_graph
 
 __all__ = ["gradient_flow", "gradient_norms", "state_gradient_norms"]
@@ -58,20 +58,25 @@ def gradient_flow(graph: Graph, values: Mapping, loss: Optional[str] = None,
     labelled with its gradient norm, and a legend with the scale.
 
     ``values`` holds every input and parameter by name; ``loss`` names a scalar output.
+    Infinite and NaN gradients (an explosion) are drawn in styles of their own
+    (``visualize.style.NONFINITE``), outside the scale, each with a legend entry.
     """
     norms = gradient_norms(graph, values, loss, dims)
-    logs = [math.log10(v) for v in norms.values() if v > 0]
+    logs = [math.log10(v) for v in norms.values() if 0 < v < math.inf]
     lo, hi = (min(logs), max(logs)) if logs else (0.0, 0.0)
     span = max(hi - lo, 1e-12)
 
-    def colour(v):
-        return ZERO if v <= 0 else scale_colour((math.log10(v) - lo) / span)
+    def kind(v):
+        return "nan" if v != v else "inf" if v == math.inf else None
 
     def edge_style(a, n):
         v = norms.get(a, 0.0)
+        tip = {"dir": "back", "tooltip": text(f"|dL/d{a.name or a.op.name}| = {v:.3g}")}
+        if kind(v):
+            return {**NONFINITE[kind(v)], **tip}
         width = 0.8 + 3.0 * ((math.log10(v) - lo) / span if v > 0 else 0.0)
-        return {"color": colour(v), "penwidth": f"{width:.2f}", "dir": "back",
-                "tooltip": f"|dL/d{a.name or a.op.name}| = {v:.3g}"}
+        return {"color": ZERO if v <= 0 else scale_colour((math.log10(v) - lo) / span),
+                "penwidth": f"{width:.2f}", **tip}
 
     def extra_label(n):
         return f"|grad| {norms[n]:.2e}" if n in norms and n.args else ""
@@ -88,5 +93,11 @@ def gradient_flow(graph: Graph, values: Mapping, loss: Optional[str] = None,
                     fillcolor=scale_colour(i / 4))
     for i in range(4):
         legend.edge(f"legend{i}", f"legend{i + 1}", style="invis")
+    found = {kind(v) for v in norms.values()} - {None}
+    for k in sorted(found):  # non-finite gradients, outside the scale
+        style = NONFINITE[k]
+        legend.node(f"legend_{k}_a", "", shape="point", width="0.05")
+        legend.node(f"legend_{k}_b", "", shape="point", width="0.05")
+        legend.edge(f"legend_{k}_a", f"legend_{k}_b", label=f"|dL/dx| = {k}", **style)
     dot.subgraph(legend)
     return dot

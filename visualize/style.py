@@ -7,9 +7,19 @@ Nodes, by role:
 - op: white rounded box;  adjoint op (backward pass): pale-red rounded box
 - graph output: double border;  elided steps: a dotted "..." box;  collapsed cell: blue box
 Edges: data flow solid grey; delay (s[t-k]) dashed red with the delay as label and a dot at the
-tail; gradient flow coloured from blue (small norm) through yellow to red (large norm).
+tail; gradient flow coloured from blue (small norm) through yellow to red (large norm), an
+infinite gradient bold magenta and a NaN gradient bold black and dotted, each with its legend.
 Passes diff: removed nodes red and dashed, new nodes green and bold.
+
+Every label goes through :func:`text`, so any name (``<lambda>``, quotes, backslashes,
+newlines, braces) is drawn as written; node ids are private to each diagram.
 """
+
+import graphviz
+
+#: the most time steps a diagram draws (``max_steps=None`` draws every step): beyond it the
+#: middle must be elided (``max_steps=k``); Graphviz lays out a few thousand nodes at most
+MAX_DRAWN_STEPS = 200
 
 ROLE = {
     "input": {"shape": "ellipse", "style": "filled", "fillcolor": "#cfe8ff"},
@@ -39,6 +49,18 @@ CLUSTER = {"style": "rounded,dashed", "color": "#999999", "fontname": "Helvetica
 # gradient-norm colour scale: small (blue) -> medium (yellow) -> large (red)
 SCALE = ["#2c7bb6", "#abd9e9", "#ffffbf", "#fdae61", "#d7191c"]
 ZERO = "#bbbbbb"
+#: gradients that are not finite: what an exploding gradient ends as
+NONFINITE = {"inf": {"color": "#e7298a", "penwidth": "4.5", "style": "bold"},
+             "nan": {"color": "#000000", "penwidth": "4.5", "style": "dotted"}}
+
+
+def text(s) -> str:
+    """``s`` as a literal Graphviz label: never HTML (``<...>``), no escape sequences
+    (backslashes are doubled), no entities (``&`` escaped), control characters shown as
+    escapes; a newline starts a new line."""
+    s = "".join(ch if ch == "\n" or ch.isprintable() else repr(ch)[1:-1] for ch in str(s))
+    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("\n", "\\n")
+    return graphviz.nohtml(s)
 
 
 def role_of(node) -> str:
@@ -53,6 +75,7 @@ def role_of(node) -> str:
 
 def scale_colour(fraction: float) -> str:
     """The colour at ``fraction`` (0..1) of the gradient-norm scale (linear in RGB)."""
+    fraction = 0.0 if fraction != fraction else fraction  # NaN: the low end
     fraction = min(max(fraction, 0.0), 1.0) * (len(SCALE) - 1)
     i = min(int(fraction), len(SCALE) - 2)
     a, b = SCALE[i], SCALE[i + 1]

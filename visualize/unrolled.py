@@ -13,7 +13,8 @@ import graphviz
 from graphrnn.ir import Graph, Node, dtype_name
 from graphrnn.shapes import format_shape
 
-from .style import CLUSTER, EDGE, GRAPH, GRAPH_OUTPUT, NODE, ROLE, role_of
+from .style import (CLUSTER, EDGE, GRAPH, GRAPH_OUTPUT, MAX_DRAWN_STEPS, NODE, ROLE, role_of,
+                    text)
 
 __all__ = ["unrolled", "draw_graph", "node_label"]
 
@@ -38,8 +39,18 @@ def node_label(node: Node, equations: bool = False) -> str:
     return label
 
 
-def _shown_steps(steps: List[int], max_steps: Optional[int]):
-    if not max_steps or len(steps) <= max_steps:
+def _shown_steps(steps: List[int], max_steps: Optional[int], name: str = "graph"):
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int)
+                                  or max_steps < 1):
+        raise ValueError(f"diagram of {name!r}: max_steps must be an int >= 1 (or None for "
+                         f"every step), got {max_steps!r}")
+    drawn = len(steps) if max_steps is None else min(max_steps, len(steps))
+    if drawn > MAX_DRAWN_STEPS:
+        raise ValueError(f"diagram of {name!r}: drawing {drawn:,} of its {len(steps):,} time "
+                         f"steps is more than the {MAX_DRAWN_STEPS} a diagram draws; pass "
+                         f"max_steps=k (k <= {MAX_DRAWN_STEPS}) to draw the first and last "
+                         f"steps around '...'")
+    if max_steps is None or len(steps) <= max_steps:
         return set(steps), []
     head = (max_steps + 1) // 2
     tail = max_steps - head
@@ -56,11 +67,12 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
     """Draw ``nodes`` (topologically ordered) with step clusters, elision and styling hooks.
 
     ``node_style(n)`` and ``edge_style(arg, n)`` return extra Graphviz attributes;
-    ``extra_label(n)`` adds a line to a node's label.
+    ``extra_label(n)`` adds a line to a node's label.  At most ``MAX_DRAWN_STEPS`` steps are
+    drawn (:mod:`visualize.style`): more raise ``ValueError`` before any drawing.
     """
     ids = {n: i for i, n in enumerate(nodes)}
     steps = sorted({n.step for n in nodes if n.step is not None})
-    shown, elided = _shown_steps(steps, max_steps)
+    shown, elided = _shown_steps(steps, max_steps, name)
     elided_set = set(elided)
 
     def is_leaf(n):
@@ -85,7 +97,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
             return f"n{ids[n]}_t{user_step}"
         return f"n{ids[n]}"
 
-    dot = graphviz.Digraph(name, graph_attr=GRAPH, node_attr=NODE)
+    dot = graphviz.Digraph(text(name), graph_attr=GRAPH, node_attr=NODE)
     clusters: Dict[int, graphviz.Digraph] = {
         s: graphviz.Digraph(f"cluster_t{s}", graph_attr={**CLUSTER, "label": f"t={s}"})
         for s in sorted(shown)}
@@ -107,7 +119,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
                 label += f"\n{extra}"
         if node_style is not None:
             attrs.update(node_style(n))
-        where.node(k, label, **attrs)
+        where.node(k, text(label), **attrs)
 
     cells: Dict[int, int] = {}
     for n in nodes:
@@ -126,7 +138,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
         else:
             place(n, k, dot)
     for s, count in cells.items():
-        clusters[s].node(f"cell{s}", f"cell t={s}\n{count} ops", **ROLE["cell"])
+        clusters[s].node(f"cell{s}", text(f"cell t={s}\n{count} ops"), **ROLE["cell"])
 
     edges = {}
     # (node, step it is drawn for): the step's copy of a repeated node brings its own inputs
@@ -187,7 +199,9 @@ def unrolled(graph: Graph, max_steps: Optional[int] = 6, share_params: bool = Tr
 
     Parameters are drawn once with their fan-out (``share_params=False`` repeats them in
     each step); inputs sit at the left edge.  With more than ``max_steps`` steps, only the
-    first and last ones are drawn around one ``...`` node (``None`` draws all).
+    first and last ones are drawn around one ``...`` node (``None`` draws all, up to
+    ``visualize.style.MAX_DRAWN_STEPS``).  Every label is drawn as written, whatever
+    characters names hold.
     ``collapse=True`` draws each step's cell as one box; ``equations=True`` adds each named
     value's equation to its label.
     """

@@ -21,7 +21,8 @@ __all__ = ["compile", "Program", "GenericProgram", "schedule"]
 
 
 def compile(graph: Union[Graph, Callable[..., Graph]], level: str = "O2", backend="numpy",
-            keep_graph: bool = True, cuda_graph: bool = False, roll: bool = True):
+            keep_graph: bool = True, cuda_graph: bool = False, roll: bool = True,
+            fast_math: bool = False):
     """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program for
     ``backend`` (``"numpy"``, ``"cupy"``, ``"auto"``, ``"cuda-host"``).
 
@@ -30,7 +31,11 @@ def compile(graph: Union[Graph, Callable[..., Graph]], level: str = "O2", backen
     runs every length.  Steps that repeat become a loop (``roll=False`` keeps straight-line
     code).  ``keep_graph=False`` drops the optimized graph once compiled (``program.graph``
     then only names the leaves).  ``cuda_graph=True`` replays each call as a captured CUDA
-    graph (CuPy only)."""
+    graph (CuPy only).
+
+    The passes keep IEEE semantics (NaN stays NaN, ``x * 0`` is NaN for an infinite x):
+    ``fast_math=True`` allows rewrites that hold for finite values only (``x * 0 -> 0``,
+    products with a zero initial state dropped); see ``docs/compiler.md``."""
     if callable(graph) and not isinstance(graph, Graph):
-        return GenericProgram(graph, level, backend, cuda_graph)
-    return Program(graph, level, backend, keep_graph, cuda_graph, roll)
+        return GenericProgram(graph, level, backend, cuda_graph, fast_math=fast_math)
+    return Program(graph, level, backend, keep_graph, cuda_graph, roll, fast_math=fast_math)

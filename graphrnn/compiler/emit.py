@@ -57,9 +57,12 @@ class OpText:
             return f"{v} = np.{UFUNC[op]}({', '.join(args)}, out={out})"
         if op == "relu":
             return f"{v} = np.maximum({args[0]}, 0, out={out})"
-        if op == "sigmoid":  # 1/(1+e^-x) = (1 + tanh(x/2)) / 2: stable, in place
-            return (f"{v} = np.multiply({args[0]}, 0.5, out={out}); np.tanh({v}, out={v}); "
-                    f"np.multiply({v}, 0.5, out={v}); np.add({v}, 0.5, out={v})")
+        if op == "sigmoid":  # max(x >= 0, e) / (1 + e), e = exp(-|x|): the op's kernel's ufuncs
+            x, d = args[0], f"{v}_d"
+            return (f"{d} = np.abs({x}, out=np.empty_like({x})); np.negative({d}, out={d}); "
+                    f"np.exp({d}, out={d}); {v} = np.greater_equal({x}, 0, out={out}); "
+                    f"np.maximum({v}, {d}, out={v}); np.add({d}, 1, out={d}); "
+                    f"np.divide({v}, {d}, out={v}); del {d}")
         if op == "pow":
             return f"{v} = np.power({args[0]}, {ins.attrs['exponent']!r}, out={out})"
         if op == "add_n":
@@ -96,7 +99,10 @@ class OpText:
         if op in ("stack", "concat"):
             return self.join(ins, v, args, out)
         if op == "unindex":
-            return f"{v} = {out}; {v}.fill(0); {v}{key_text(ins.attrs['key'])} = {args[0]}"
+            # -0.0, the additive identity, as the op's kernel fills (see ops/shape_ops.py)
+            fill = "-0.0" if ins.node.dtype.kind == "f" else "0"
+            return (f"{v} = {out}; {v}.fill({fill}); "
+                    f"{v}{key_text(ins.attrs['key'])} = {args[0]}")
         raise NotImplementedError(op)  # pragma: no cover - every OUT_OPS entry is handled
 
     def arg_shape(self, a) -> tuple:
@@ -114,7 +120,9 @@ class OpText:
         fn = "add.reduce" if self.ufunc_reduce else "sum"
         parts = [f"{v} = {out}"]
         if runs:
-            parts.append(f"np.{fn}({runs[0]}, axis=0, out={v})")
+            # from -0.0 (x + -0.0 == x): the same bits as adding the terms one by one
+            start = ", initial=-0.0" if self.ufunc_reduce and ins.node.dtype.kind == "f" else ""
+            parts.append(f"np.{fn}({runs[0]}, axis=0, out={v}{start})")
             for x in runs[1:] + rest:
                 parts.append(f"np.add({v}, {x}, out={v})")
             return "; ".join(parts)

@@ -13,12 +13,14 @@ program, and ``program.generic`` says so (``program.why_not`` says why).
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from collections import OrderedDict
 from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from ..anomaly import anomaly_enabled, check_outputs
 from ..backends import Backend, get_backend
 from ..evaluate import bind_values
 from ..ir import Graph, compact_intern, gc_paused
@@ -29,7 +31,7 @@ from .lower import T_VAR
 from .memory import PlanError
 from .program import Program
 from .rolled import RollError
-from .runtime import PlanCache, replay, run
+from .runtime import ThreadPlans, replay, run
 from .samples import Sampled, compile_sampled, known_leaves
 
 __all__ = ["GenericProgram", "length_symbols"]
@@ -69,9 +71,10 @@ class GenericProgram:
     specialized_cache = 8   # programs for single lengths kept
 
     def __init__(self, build: Callable[..., Graph], level: str = "O2", backend="numpy",
-                 cuda_graph: bool = False, name: Optional[str] = None):
+                 cuda_graph: bool = False, name: Optional[str] = None, fast_math: bool = False):
         t0 = time.perf_counter()
         self.build, self.level, self.name = build, level, name
+        self.fast_math = fast_math
         self.names = length_symbols(build)
         self.backend = get_backend(backend)
         if cuda_graph and type(self.backend).capture is Backend.capture:
@@ -79,8 +82,8 @@ class GenericProgram:
                              f"(backend='cupy'), not {self.backend.name!r}")
         self.cuda_graph = cuda_graph
         self._specialized: "OrderedDict[tuple, Program]" = OrderedDict()
-        self._plans = PlanCache(self.plan_cache)
-        self._replays = PlanCache(self.plan_cache)  # CUDA graphs per binding
+        self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
+        self._lock = threading.Lock()  # guards the programs for single lengths
         self.why_not, self._sampled = None, None
         with gc_paused():
             self._compile_first()
@@ -96,7 +99,7 @@ class GenericProgram:
         for base in BASES:
             try:
                 self._adopt(compile_sampled(self.build, self.names, self.level, self.backend,
-                                            base, name=self.name))
+                                            base, name=self.name, fast_math=self.fast_math))
                 return
             except _NOT_GENERIC as e:
                 self._note(f"at length {base}: {type(e).__name__}: {e}")
@@ -168,6 +171,15 @@ class GenericProgram:
                  dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
         """Run on ``inputs`` and ``params`` (checked against the declared leaves, the lengths
         bound from the inputs' shapes or from ``dims``)."""
+        outs = self._call(inputs, params, dims, copy)
+        if anomaly_enabled():  # the graph as built at the lengths of this call
+            lengths = {**self._lengths(inputs, dims), **(dims or {})}
+            check_outputs(outs, self.backend.xp,
+                          lambda: self.build(**{n: int(lengths[n]) for n in self.names}),
+                          inputs, params, dims, self.backend, f"program {self.name or 'generic'!r}")
+        return outs
+
+    def _call(self, inputs, params, dims, copy):
         lengths = self._lengths(inputs, dims)
         missing = [n for n in self.names if n not in lengths]
         sampled = self._for(lengths)
@@ -199,13 +211,14 @@ class GenericProgram:
     def _run(self, sampled: Sampled, values, env, copy):
         compiled = sampled.compiled
         key = tuple(sorted(env.items()))
-        plan = self._plans.get(key)
+        plans = self._local.plans
+        plan = plans.get(key)
         if plan is None:
             compact_intern()
             plan = compiled.make_plan(env)
-            self._plans.put(key, plan)
+            plans.put(key, plan)
         if self.cuda_graph:
-            outs = replay(self.backend, self._replays, key, compiled.function, plan, values,
+            outs = replay(self.backend, self._local.replays, key, compiled.function, plan, values,
                           compiled.function.name)
         else:
             outs = run(compiled.function, plan, values, sampled.graph.name)
@@ -232,13 +245,15 @@ class GenericProgram:
     def specialized(self, **lengths) -> Program:
         """The program compiled for exactly these lengths (cached, least recently used out)."""
         key = tuple(sorted(lengths.items()))
-        program = self._specialized.get(key)
-        if program is None:
-            program = Program(self.build(**lengths), self.level, self.backend, keep_graph=False,
-                              cuda_graph=self.cuda_graph)
-            self._specialized[key] = program
-            while len(self._specialized) > self.specialized_cache:
-                self._specialized.popitem(last=False)
-        else:
-            self._specialized.move_to_end(key)
-        return program
+        with self._lock:
+            program = self._specialized.get(key)
+            if program is None:
+                program = Program(self.build(**lengths), self.level, self.backend,
+                                  keep_graph=False, cuda_graph=self.cuda_graph,
+                                  fast_math=self.fast_math)
+                self._specialized[key] = program
+                while len(self._specialized) > self.specialized_cache:
+                    self._specialized.popitem(last=False)
+            else:
+                self._specialized.move_to_end(key)
+            return program

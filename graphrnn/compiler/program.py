@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Mapping, Optional
 
+from ..anomaly import anomaly_enabled, check_outputs
 from ..backends import Backend, get_backend
 from ..evaluate import bind_values
 from ..ir import Graph, compact_intern, gc_paused
@@ -16,7 +17,7 @@ from .rolled import RollError, straight
 from .lower import Code, lower
 from .memory import plan_memory
 from .render import render_program
-from .runtime import PlanCache, assemble, make_plan, replay, run
+from .runtime import ThreadPlans, assemble, make_plan, replay, run
 from .schedule import schedule
 
 __all__ = ["Program", "build_code", "Signature"]
@@ -66,8 +67,10 @@ class Program:
     ``program.source`` is the generated Python (a loop over ``t`` where the graph's steps
     repeat); ``program.report`` what the passes did; ``program.graph`` the optimized graph.
     Results are fresh arrays unless ``copy=False``, which returns views of the program's
-    buffers, valid until its next call.  Plans (buffers for one binding of the symbolic
-    sizes, such as the batch) are cached, at most ``plan_cache`` of them.
+    buffers, valid until its next call from the same thread (fed back as an input, such a
+    view is copied first).  Plans (buffers for one binding of the symbolic sizes, such as
+    the batch) are cached per thread, at most ``plan_cache`` of them: threads may call one
+    program at once.
 
     ``cuda_graph=True`` (CuPy) captures the whole call as a CUDA graph on the first call per
     binding (at most ``plan_cache`` kept) and replays it afterwards: inputs and parameters
@@ -77,17 +80,16 @@ class Program:
     plan_cache = 8
 
     def __init__(self, graph: Graph, level: str = "O2", backend="numpy", keep_graph: bool = True,
-                 cuda_graph: bool = False, roll: bool = True):
+                 cuda_graph: bool = False, roll: bool = True, fast_math: bool = False):
         t0 = time.perf_counter()
-        self.cuda_graph = cuda_graph
-        self._replays = PlanCache(self.plan_cache)  # CUDA graphs per binding
+        self.cuda_graph, self.fast_math = cuda_graph, fast_math
         # what a call is checked against: the graph as written (its leaves, not its nodes)
         self.source_graph = Signature(graph)
         self.backend = get_backend(backend)
         if cuda_graph and type(self.backend).capture is Backend.capture:
             raise ValueError(f"cuda_graph=True needs a backend that captures CUDA graphs "
                              f"(backend='cupy'), not {self.backend.name!r}")
-        self.graph, self.report = optimize(graph, level, report=True)
+        self.graph, self.report = optimize(graph, level, report=True, fast_math=fast_math)
         with gc_paused():
             code = build_code(self.graph, roll)
             self._compiled = Compiled(code, self.backend, {}, self.graph.name)
@@ -100,7 +102,7 @@ class Program:
         self.kernels = c.kernels
         self.source = c.function.source
         self._names = list(self.graph.outputs)
-        self._plans = PlanCache(self.plan_cache)
+        self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = Signature(self.graph)
             for k in self.kernels:
@@ -118,11 +120,12 @@ class Program:
 
     def _plan(self, env: Dict[str, int]):
         key = tuple(sorted(env.items()))
-        plan = self._plans.get(key)
+        plans = self._local.plans
+        plan = plans.get(key)
         if plan is None:
             compact_intern()  # the graph that was compiled is usually gone by the first call
             plan = self._compiled.make_plan(env)
-            self._plans.put(key, plan)
+            plans.put(key, plan)
         return plan
 
     def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
@@ -131,12 +134,16 @@ class Program:
         # checked against the graph as written: passes may drop leaves (a weight that only
         # multiplies a zero initial state), but the call signature stays the same
         values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
-        return self._run(values, env, copy)
+        outs = self._run(values, env, copy)
+        if anomaly_enabled() and isinstance(self.graph, Graph):
+            check_outputs(outs, self.backend.xp, lambda: self.graph, inputs, params, dims,
+                          self.backend, f"program {self.graph.name!r}")
+        return outs
 
     def _run(self, values, env, copy):
         plan = self._plan(env)
         if self.cuda_graph:
-            outs = replay(self.backend, self._replays, tuple(sorted(env.items())),
+            outs = replay(self.backend, self._local.replays, tuple(sorted(env.items())),
                           self._compiled.function, plan, values, self.graph.name)
         else:
             outs = run(self._compiled.function, plan, values, self.graph.name)

@@ -9,6 +9,7 @@ first) and runs the generated function: no graph work, no allocation a plan coul
 from __future__ import annotations
 
 import builtins
+import threading
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -16,7 +17,8 @@ from ..evaluate import EvaluationError
 from .dims import Poly, evaluate
 from .render import Rendered
 
-__all__ = ["Function", "assemble", "resolve_shape", "PART_LINES", "PlanCache", "replay"]
+__all__ = ["Function", "assemble", "resolve_shape", "PART_LINES", "PlanCache", "ThreadPlans",
+           "replay", "unalias"]
 
 #: Lines per generated function: Python's compiler needs memory superlinear in a function's
 #: size, so long straight-line programs are split into parts that hand values over in a dict.
@@ -160,8 +162,28 @@ class PlanCache:
         return len(self.plans)
 
 
+class ThreadPlans(threading.local):
+    """A program's plans, and CUDA-graph captures, per calling thread: threads calling one
+    program at once each run in buffers of their own (and a ``copy=False`` result stays
+    valid until the next call *from the same thread*)."""
+
+    def __init__(self, size: int):
+        self.plans = PlanCache(size)
+        self.replays = PlanCache(size)
+
+
+def unalias(values: dict, owned: frozenset) -> None:
+    """Copy every value that is (a view of) a buffer of the plan (``owned``: their ids): a
+    ``copy=False`` result fed back into the program that made it would be overwritten
+    while it is read.  NumPy and CuPy views name the array owning the memory as ``base``."""
+    for k, v in values.items():
+        base = v.base
+        if id(v if base is None else base) in owned:
+            values[k] = v.copy()
+
+
 def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
-    """Arrays for one binding: ``(buffers, views, shapes, attrs, sizes)``."""
+    """Arrays for one binding: ``(buffers, views, shapes, attrs, sizes, ids of buffers)``."""
     bufs = [xp.empty(resolve_shape(shape, env), dtype=dtype) for shape, dtype in buffers]
     for b, value in fills.items():
         bufs[b].fill(value)
@@ -187,7 +209,7 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
             views.append(bufs[b][f:l + 1] if f <= l else
                          (bufs[b][f:l - 1:-1] if l > 0 else bufs[b][f::-1]))
     attrs = [{k: _resolve(v, env) for k, v in a.items()} for a in rendered.attrs]
-    return bufs, views, shapes, attrs, dict(env)
+    return bufs, views, shapes, attrs, dict(env), frozenset(map(id, bufs))
 
 
 def _slot(base, box: Optional[int], idx: int, env, starts, box_sizes):
@@ -205,7 +227,8 @@ def _slot(base, box: Optional[int], idx: int, env, starts, box_sizes):
 
 def run(function: Function, plan, values, program_name: str):
     """Call the generated function; a failure names the generated line, node and step."""
-    bufs, views, shapes, attrs, sizes = plan
+    bufs, views, shapes, attrs, sizes, owned = plan
+    unalias(values, owned)
     try:
         return function.fn(values, values, bufs, views, shapes, attrs, sizes)
     except Exception as e:

@@ -60,7 +60,7 @@ def sample_points(names: Sequence[str], base: int) -> List[Dict[str, int]]:
 
 
 def compile_sampled(build: Callable[..., Graph], names: Sequence[str], level: str, backend,
-                    base: int, name=None) -> Sampled:
+                    base: int, name=None, fast_math: bool = False) -> Sampled:
     """The generic program sampled from ``base`` (RollError / GeneralizeError / PlanError
     when the samples do not roll into one program)."""
     points = sample_points(names, base)
@@ -68,7 +68,7 @@ def compile_sampled(build: Callable[..., Graph], names: Sequence[str], level: st
     for p in points:
         with record_meta() as record:  # steps as this build gives them, whatever came before
             g = build(**p)
-            opt, report = optimize(g, level, report=True)
+            opt, report = optimize(g, level, report=True, fast_math=fast_math)
         if first is None:
             first = (opt, report)
         graphs.append(g)

@@ -1,5 +1,6 @@
 """The model zoo, every model written with the recurrence API (no hand-written backward code)."""
 
+from .checks import TokenError
 from .layers import Embedding, Linear
 from .module import Module, StateDictError
 from .elman import Elman
@@ -8,5 +9,5 @@ from .jordan import Autonomous, Jordan
 from .rnn import GRU, LSTM, RNN, RNNBase
 from .seq2seq import Seq2Seq
 
-__all__ = ["Module", "StateDictError", "Linear", "Embedding", "RNNBase", "RNN", "LSTM", "GRU",
+__all__ = ["Module", "StateDictError", "TokenError", "Linear", "Embedding", "RNNBase", "RNN", "LSTM", "GRU",
            "Jordan", "Autonomous", "Seq2Seq", "Readout", "LanguageModel", "Elman"]

@@ -13,6 +13,7 @@ from .. import ops as F
 from ..ir import Graph
 from ..recurrence import Recurrence, t
 from ..shapes import B
+from .checks import check_size
 from .jordan import _act
 from .module import Module
 
@@ -29,7 +30,10 @@ class Elman(Module):
                  activation: str = "tanh", output_activation: str = "identity", dtype=None,
                  seed: Optional[int] = None):
         super().__init__(dtype, seed)
-        self.act, self.out_act = _act(activation), _act(output_activation)
+        check_size("Elman", input_size=input_size, hidden_size=hidden_size,
+                   output_size=output_size)
+        self.act = _act(activation, "Elman")
+        self.out_act = _act(output_activation, "Elman", "output_activation")
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         bound = 1 / math.sqrt(hidden_size)
         self.uniform("W", (hidden_size, hidden_size), bound)

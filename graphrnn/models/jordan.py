@@ -11,6 +11,7 @@ from .. import ops as F
 from ..ir import Graph, Node
 from ..recurrence import Recurrence, t
 from ..shapes import B
+from .checks import check_size
 from .module import Module
 
 __all__ = ["Jordan", "Autonomous"]
@@ -18,9 +19,9 @@ __all__ = ["Jordan", "Autonomous"]
 _ACT = {"tanh": F.tanh, "sigmoid": F.sigmoid, "relu": F.relu, "identity": lambda v: v}
 
 
-def _act(name):
-    if name not in _ACT:
-        raise ValueError(f"activation must be one of {sorted(_ACT)}, got {name!r}")
+def _act(name, owner: str = "model", arg: str = "activation"):
+    if not isinstance(name, str) or name not in _ACT:
+        raise ValueError(f"{owner}: {arg} must be one of {sorted(_ACT)}, got {name!r}")
     return _ACT[name]
 
 
@@ -35,7 +36,10 @@ class Jordan(Module):
                  activation: str = "sigmoid", output_activation: str = "identity", dtype=None,
                  seed: Optional[int] = None):
         super().__init__(dtype, seed)
-        self.act, self.out_act = _act(activation), _act(output_activation)
+        check_size("Jordan", input_size=input_size, hidden_size=hidden_size,
+                   output_size=output_size)
+        self.act = _act(activation, "Jordan")
+        self.out_act = _act(output_activation, "Jordan", "output_activation")
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.activation, self.output_activation = activation, output_activation
         bh, by = 1 / math.sqrt(hidden_size), 1 / math.sqrt(output_size)
@@ -76,7 +80,9 @@ class Autonomous(Module):
     def __init__(self, state_size: int, output_size: Optional[int] = None,
                  activation: str = "tanh", dtype=None, seed: Optional[int] = None):
         super().__init__(dtype, seed)
-        self.act = _act(activation)
+        check_size("Autonomous", state_size=state_size,
+                   **({} if output_size is None else {"output_size": output_size}))
+        self.act = _act(activation, "Autonomous")
         self.state_size, self.output_size = state_size, output_size or state_size
         bound = 1 / math.sqrt(state_size)
         self.uniform("weight", (state_size, state_size), bound)
@@ -100,5 +106,6 @@ class Autonomous(Module):
 
     def __call__(self, steps: int, batch: int = 1):
         """The trajectory ``(T, batch, output_size)`` from the learned initial state."""
+        check_size("Autonomous", steps=steps, batch=batch)
         return self.run(("forward",), lambda T: Graph(self.build(T)), {},
                         dims={"B": batch, "T": steps})["output"]

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import ops as F
 from ..ir import Node
+from .checks import check_size, check_tokens
 from .module import Module
 
 __all__ = ["Linear", "Embedding"]
@@ -22,6 +23,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None,
                  seed=None):
         super().__init__(dtype, seed)
+        check_size("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features, self.bias = in_features, out_features, bias
         bound = 1 / math.sqrt(in_features)
         self.uniform("weight", (out_features, in_features), bound)
@@ -36,6 +38,9 @@ class Linear(Module):
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Apply to an array of shape ``(..., in_features)``."""
         x = np.asarray(x, dtype=self.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear: input must be (..., {self.in_features}), got shape "
+                             f"{x.shape}")
         y = x @ self._params["weight"].T
         return y + self._params["bias"] if self.bias else y
 
@@ -44,16 +49,26 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """A ``(num_embeddings, embedding_dim)`` table looked up by integer ids (init N(0, 1))."""
+    """A ``(num_embeddings, embedding_dim)`` table looked up by integer ids (init N(0, 1)).
+
+    Ids outside ``0 .. num_embeddings - 1`` (or not integers) raise :class:`TokenError` when
+    the table is called and when a model holding it runs; a graph built with :meth:`build`
+    and evaluated directly maps them to zero rows (``one_hot``)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, dtype=None, seed=None):
         super().__init__(dtype, seed)
+        check_size("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.register("weight", self.rng.standard_normal((num_embeddings, embedding_dim)))
 
     def build(self, ids: Node, prefix: str = "") -> Node:
         """Rows of the table for integer ``ids`` of any shape: ``ids.shape + (dim,)``."""
         return F.one_hot(ids, self.num_embeddings, self.dtype) @ self.param_node("weight", prefix)
+
+    def __call__(self, ids) -> np.ndarray:
+        """Rows of the table for an integer array ``ids``: ``ids.shape + (dim,)``."""
+        ids = check_tokens(ids, self.num_embeddings, "Embedding: ids")
+        return self._params["weight"][ids]
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
-import zipfile
+import threading
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 
@@ -22,7 +22,9 @@ from .. import ops as F
 from ..autodiff import grad_graph
 from ..compiler import GenericProgram, Program
 from ..ir import Graph, Node
+from ..safeio import NpzReader, deferred_interrupt, write_npz
 from .keys import function_key
+from .checks import check_tokens
 
 __all__ = ["Module", "StateDictError", "function_key"]
 
@@ -31,7 +33,13 @@ _GRAD = "dloss/d"  # how grad_graph names the gradient of output "loss"
 
 
 class StateDictError(ValueError):
-    """A state dict or file does not match the model; the message names every entry at fault."""
+    """A state dict, parameter file or checkpoint cannot be loaded (unreadable, or not
+    matching the model or optimizer); raised before anything changed, naming every entry at
+    fault.  :class:`graphrnn.train.CheckpointError` is the checkpoints' subclass."""
+
+
+#: one compilation at a time across modules; calls of compiled programs run concurrently
+_COMPILING = threading.RLock()
 
 
 class Module:
@@ -93,18 +101,33 @@ class Module:
         """Copies of every parameter, by PyTorch-style dotted name."""
         return {k: v.copy() for k, v in self.named_parameters()}
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Load parameters by name; all checked before any is changed.
+    def check_state_dict(self, state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """``state`` converted to the model's dtype, every entry checked; changes nothing.
 
-        Missing, unexpected and wrongly shaped entries are all named in one error.
-        Values are converted to the model's dtype.
-        """
+        Raises :class:`StateDictError` naming every missing, unexpected, wrongly shaped or
+        unconvertible entry (real numbers only: no strings, objects or complex values)."""
+        if not isinstance(state, Mapping):
+            raise StateDictError(f"{type(self).__name__}: a state dict must be a mapping of "
+                                 f"name -> array, got {type(state).__name__}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        shapes = [f"{k}: expected {own[k].shape}, got {tuple(np.shape(state[k]))}"
-                  for k in own if k in state and tuple(np.shape(state[k])) != own[k].shape]
-        if missing or unexpected or shapes:
+        shapes, values, out = [], [], {}
+        for k in own:
+            if k not in state:
+                continue
+            try:
+                raw = np.asarray(state[k])
+                if raw.dtype.kind not in "biuf":
+                    raise TypeError(f"{raw.dtype} is not a real number type")
+                value = raw.astype(self.dtype, copy=False)
+            except (TypeError, ValueError) as e:
+                values.append(f"{k}: cannot convert to {self.dtype} ({e})")
+                continue
+            if value.shape != own[k].shape:
+                shapes.append(f"{k}: expected {own[k].shape}, got {value.shape}")
+            out[k] = value
+        if missing or unexpected or shapes or values:
             parts = []
             if missing:
                 parts.append(f"missing {missing}")
@@ -112,25 +135,44 @@ class Module:
                 parts.append(f"unexpected {unexpected}")
             if shapes:
                 parts.append("wrong shape: " + "; ".join(shapes))
+            if values:
+                parts.append("wrong value: " + "; ".join(values))
             raise StateDictError(f"{type(self).__name__}.load_state_dict: " + ", ".join(parts))
-        for k, v in own.items():
-            v[...] = np.asarray(state[k], dtype=self.dtype)
+        return out
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Load parameters by name, all or nothing: everything is checked
+        (:meth:`check_state_dict`) before any parameter changes, and the copy is not cut
+        short by Ctrl-C.  Values are converted to the model's dtype; a failure raises
+        :class:`StateDictError` naming every entry at fault."""
+        values = self.check_state_dict(state)
+        own = dict(self.named_parameters())
+        with deferred_interrupt():
+            for k, v in own.items():
+                np.copyto(v, values[k])
 
     def save(self, path: str) -> str:
-        """Write the parameters to an ``.npz`` file (no pickle); returns the path."""
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-        np.savez(path, **self.state_dict())
-        return path
+        """Write the parameters to an ``.npz`` file (no pickle, atomically: a reader or a
+        crash sees the old file or the new one); returns the path."""
+        return write_npz(path, self.state_dict())
 
     def load(self, path: str) -> None:
-        """Read parameters saved by :meth:`save` (never unpickles; validates before loading)."""
-        try:
-            with np.load(os.fspath(path), allow_pickle=False) as data:
-                state = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise StateDictError(f"{type(self).__name__}.load: cannot read {path!r}: {e}") from None
+        """Read parameters saved by :meth:`save`, all or nothing (never unpickles).
+
+        Every member's header is compared with the model (names, shapes, numeric dtypes)
+        before any data is read, so a file declaring huge arrays is refused unread; any
+        problem raises :class:`StateDictError`."""
+        own = dict(self.named_parameters())
+        with NpzReader(path, StateDictError, f"parameter file for {type(self).__name__}") as f:
+            problems = [f"unexpected {k!r}" for k in f.headers if k not in own]
+            problems += [f"missing {k!r}" for k in own if k not in f.headers]
+            for k, (shape, dtype) in f.headers.items():
+                if k in own and (shape != own[k].shape or dtype.kind not in "biuf"):
+                    problems.append(f"{k}: expected {own[k].shape} numbers, got {shape} {dtype}")
+            if problems:
+                raise StateDictError(f"{type(self).__name__}.load: {os.fspath(path)!r} does not "
+                                     f"match the model: " + "; ".join(problems))
+            state = {k: f.read(k) for k in f.headers}
         self.load_state_dict(state)
 
     # ------------------------------------------------------------ cached programs
@@ -142,18 +184,47 @@ class Module:
         ``build``: a function of the sequence length(s) (``lambda T: self.graph(T)``, one
         program for every length) or of nothing (a graph of fixed shape)."""
         key = (self.backend, self.opt_level) + tuple(key)  # changing either compiles anew
-        program = self._programs.get(key)
-        if program is None:
-            if inspect.signature(build).parameters:
-                program = GenericProgram(build, self.opt_level, self.backend)
+        with _COMPILING:  # threads share the cache (each program keeps buffers per thread)
+            program = self._programs.get(key)
+            if program is None:
+                if inspect.signature(build).parameters:
+                    program = GenericProgram(build, self.opt_level, self.backend)
+                else:
+                    program = Program(build(), self.opt_level, self.backend, keep_graph=False)
+                self._programs[key] = program
+                while len(self._programs) > self.program_cache:
+                    self._programs.popitem(last=False)
             else:
-                program = Program(build(), self.opt_level, self.backend, keep_graph=False)
-            self._programs[key] = program
-            while len(self._programs) > self.program_cache:
-                self._programs.popitem(last=False)
-        else:
-            self._programs.move_to_end(key)
-        return program
+                self._programs.move_to_end(key)
+            return program if not self.token_inputs() else _Checked(program, self)
+
+    # ------------------------------------------------------------ what calls are given
+    def token_inputs(self) -> Dict[str, int]:
+        """Graph inputs that hold token ids, with their vocabulary sizes (``{"input": 50}``
+        for a language model); every program call checks them (:meth:`check_feeds`)."""
+        return {}
+
+    def check_feeds(self, feeds: Mapping) -> None:
+        """Range-check the token ids in ``feeds`` (one min and one max per input); raises
+        :class:`~graphrnn.models.checks.TokenError` naming the input, the id and where it is."""
+        for name, vocab in self.token_inputs().items():
+            if name in feeds:
+                check_tokens(feeds[name], vocab, f"{type(self).__name__}: input {name!r}")
+
+    def with_extra(self, feeds: Mapping, extra: Optional[Mapping], reserved=()) -> Dict:
+        """``feeds`` plus the ``extra`` inputs a loss reads, refusing one that would replace
+        the model's own (``feeds`` or the ``reserved`` names)."""
+        if extra is None:
+            return dict(feeds)
+        if not isinstance(extra, Mapping):
+            raise TypeError(f"{type(self).__name__}: extra must be a dict of input arrays, got "
+                            f"{type(extra).__name__}")
+        clash = sorted(k for k in extra if k in feeds or k in reserved)
+        if clash:
+            raise ValueError(f"{type(self).__name__}: extra names {clash}, which the model's own "
+                             f"inputs are called ({sorted({*feeds, *reserved})}); give the "
+                             f"loss's inputs other names")
+        return {**feeds, **extra}
 
     def run(self, key: tuple, build: Callable, feeds: Mapping,
             dims: Optional[Mapping[str, int]] = None) -> Dict[str, np.ndarray]:
@@ -176,6 +247,10 @@ class Module:
 
         def build(**lengths):
             g = graph_fn(**lengths)
+            clash = [k for k in g.outputs if k == "loss" or k.startswith(_GRAD)]
+            if clash:
+                raise ValueError(f"{type(self).__name__}: the model's graph has an output named "
+                                 f"{clash[0]!r}, the name of the loss or a gradient; rename it")
             loss = loss_fn(dict(g.outputs))
             if not isinstance(loss, Node) or loss.shape != ():
                 raise ValueError(f"{type(self).__name__}: loss_fn must return a scalar node, "
@@ -192,6 +267,23 @@ class Module:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class _Checked:
+    """A module's program whose calls first check the token ids fed (``fit`` calls programs
+    directly, so the check lives here); everything else is the program's."""
+
+    __slots__ = ("program", "module")
+
+    def __init__(self, program, module: Module):
+        self.program, self.module = program, module
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        self.module.check_feeds(inputs or {})
+        return self.program(inputs, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.program, name)
 
     def extra_repr(self) -> str:
         return ""

@@ -18,8 +18,9 @@ import numpy as np
 from .. import ops as F
 from ..ir import Graph, Node
 from ..recurrence import Recurrence
-from ..shapes import B
+from ..shapes import B, Sym, format_shape
 from .cells import CELLS
+from .checks import check_size
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
@@ -40,9 +41,8 @@ class RNNBase(Module):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"{type(self).__name__}: nonlinearity must be 'tanh' or 'relu', "
                              f"got {nonlinearity!r}")
-        if min(input_size, hidden_size, num_layers) < 1:
-            raise ValueError(f"{type(self).__name__}: sizes must be >= 1, got input_size="
-                             f"{input_size}, hidden_size={hidden_size}, num_layers={num_layers}")
+        check_size(type(self).__name__, input_size=input_size, hidden_size=hidden_size,
+                   num_layers=num_layers)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.nonlinearity = nonlinearity
@@ -77,10 +77,12 @@ class RNNBase(Module):
         ``c_n``) ``(layers*directions, B, H)``.  With ``mask`` the graph reads a bool ``(T, B)``
         input ``mask`` (padded steps keep their state).
         """
-        steps = x.shape[0]
-        if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input (T, B, {self.input_size}), "
-                             f"got {x.shape}")
+        steps = x.shape[0] if x.ndim else None
+        if x.ndim != 3 or x.shape[2] != self.input_size or isinstance(steps, Sym):
+            layout = (" (the batch axis B comes first: batch-major data; models take time-major "
+                      "sequences, transpose it)" if x.ndim == 3 and isinstance(steps, Sym) else "")
+            raise ValueError(f"{type(self).__name__}: expected a time-major input (T, B, "
+                             f"{self.input_size}), got {format_shape(x.shape)}{layout}")
         init = dict(init or {})
         finals: Dict[str, list] = {s: [] for s in self.state_names}
         seq = x
@@ -133,13 +135,14 @@ class RNNBase(Module):
         return Graph(self.build(x, init, mask=mask), name=type(self).__name__)
 
     # ------------------------------------------------------------ running
-    def _feed(self, x, hx, lengths):
+    def _feed(self, x, hx, lengths, owner: Optional[str] = None):
+        owner = owner or type(self).__name__
         x = np.asarray(x)
         if x.dtype != self.dtype:
-            raise TypeError(f"{type(self).__name__}: input is {x.dtype}, the model is "
+            raise TypeError(f"{owner}: input is {x.dtype}, the model is "
                             f"{self.dtype} (cast it, or build the model with dtype={x.dtype})")
         if x.ndim != 3:
-            raise ValueError(f"{type(self).__name__}: input must be 3-D "
+            raise ValueError(f"{owner}: input must be 3-D "
                              f"({'B, T' if self.batch_first else 'T, B'}, {self.input_size}), "
                              f"got shape {x.shape}")
         if self.batch_first:
@@ -154,8 +157,9 @@ class RNNBase(Module):
                 feeds["h0"] = hx
         if lengths is not None:
             lengths = np.asarray(lengths)
-            if lengths.shape != (x.shape[1],) or lengths.min() < 1 or lengths.max() > x.shape[0]:
-                raise ValueError(f"{type(self).__name__}: lengths must be {x.shape[1]} ints in "
+            if (lengths.shape != (x.shape[1],) or lengths.dtype.kind not in "iu"
+                    or lengths.min() < 1 or lengths.max() > x.shape[0]):
+                raise ValueError(f"{owner}: lengths must be {x.shape[1]} ints in "
                                  f"1..{x.shape[0]}, got {lengths.tolist()}")
             feeds["mask"] = np.arange(x.shape[0])[:, None] < lengths[None, :]
         return feeds
@@ -180,15 +184,20 @@ class RNNBase(Module):
                                    lambda T: self.graph(T, initial, masked), feeds))
 
     def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], x, hx=None,
-                      lengths=None):
+                      lengths=None, extra: Optional[Dict[str, object]] = None):
         """``(loss, grads)`` for a scalar ``loss_fn(outputs)`` built from the output nodes
         (``output``, ``h_n``, ``c_n``; time-major).  ``grads`` maps every parameter name and
         ``"input"`` (and ``"h0"``/``"c0"`` when given) to its gradient.
 
         ``loss_fn`` builds the loss once; the program serves every length, and a call with the
-        same function (or the same ``lambda`` written again) reuses it.
+        same function (or the same ``lambda`` written again) reuses it.  ``extra`` feeds other
+        inputs the loss reads by name (targets), as in :meth:`Seq2Seq.loss_and_grad
+        <graphrnn.models.Seq2Seq.loss_and_grad>`; declare them with the output's leading shape,
+        ``gr.input("target", out["output"].shape[:2] + (1,))``, so one program serves every
+        length.
         """
-        feeds = self._feed(x, hx, lengths)
+        feeds = self.with_extra(self._feed(x, hx, lengths), extra,
+                                reserved=("input", "mask", *(f"{s}0" for s in self.state_names)))
         initial, masked = hx is not None, lengths is not None
         loss, grads = self.run_loss((initial, masked),
                                     lambda T: self.graph(T, initial, masked), loss_fn, feeds)

@@ -14,6 +14,7 @@ import numpy as np
 from .. import ops as F
 from ..ir import Graph, Node
 from ..shapes import B
+from .checks import check_size, check_tokens
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import RNNBase
@@ -26,12 +27,21 @@ class Seq2Seq(Module):
 
     ``encoder`` and ``decoder`` are unidirectional layers of the same cell type, depth and
     hidden size; ``readout`` maps decoder states to logits (or values).  With embeddings the
-    sequences are integer token ids ``(T, B)``; without, float features ``(T, B, D)``.
+    sequences are integer token ids ``(T, B)`` (ids outside an embedding's vocabulary raise
+    :class:`~graphrnn.models.TokenError`); without, float features ``(T, B, D)``.
     """
 
     def __init__(self, encoder: RNNBase, decoder: RNNBase, readout: Linear,
                  src_embedding: Optional[Embedding] = None,
                  tgt_embedding: Optional[Embedding] = None):
+        rnn = (RNNBase, "an RNN, LSTM or GRU")
+        emb = ((Embedding, type(None)), "an Embedding or None")
+        for name, part, (cls, want) in (("encoder", encoder, rnn), ("decoder", decoder, rnn),
+                                        ("readout", readout, (Linear, "a Linear")),
+                                        ("src_embedding", src_embedding, emb),
+                                        ("tgt_embedding", tgt_embedding, emb)):
+            if not isinstance(part, cls):
+                raise TypeError(f"Seq2Seq: {name} must be {want}, got {type(part).__name__}")
         super().__init__(encoder.dtype)
         if type(encoder) is not type(decoder):
             raise ValueError(f"Seq2Seq: encoder is {type(encoder).__name__} but decoder is "
@@ -61,6 +71,11 @@ class Seq2Seq(Module):
                                                     self.add("readout", readout))
         self.src_embedding = self.add("src_embedding", src_embedding) if src_embedding else None
         self.tgt_embedding = self.add("tgt_embedding", tgt_embedding) if tgt_embedding else None
+
+    def token_inputs(self) -> Dict[str, int]:
+        return {name: emb.num_embeddings for name, emb in (("src", self.src_embedding),
+                                                          ("tgt_in", self.tgt_embedding))
+                if emb is not None}
 
     # ------------------------------------------------------------ graphs
     def _seq(self, name: str, steps: int, emb: Optional[Embedding], rnn: RNNBase) -> Node:
@@ -92,11 +107,13 @@ class Seq2Seq(Module):
 
     # ------------------------------------------------------------ running
     def _feeds(self, src, tgt_in):
-        return {"src": self._as(src, self.src_embedding),
-                "tgt_in": self._as(tgt_in, self.tgt_embedding)}
+        return {"src": self._as(src, self.src_embedding, "src"),
+                "tgt_in": self._as(tgt_in, self.tgt_embedding, "tgt_in")}
 
-    def _as(self, a, emb):
-        return np.asarray(a, dtype=np.int64 if emb is not None else self.dtype)
+    def _as(self, a, emb, name):
+        if emb is None:
+            return np.asarray(a, dtype=self.dtype)
+        return check_tokens(a, emb.num_embeddings, f"Seq2Seq: input {name!r}")
 
     def __call__(self, src, tgt_in):
         """Teacher-forced logits for time-major ``src`` and ``tgt_in``."""
@@ -110,7 +127,7 @@ class Seq2Seq(Module):
         ``extra`` feeds other inputs the loss reads by name, such as the targets, declared
         inside ``loss_fn`` with the logits' leading shape so one program serves every length:
         ``gr.input("target", out["logits"].shape[:2], np.int64)``."""
-        feeds = {**self._feeds(src, tgt_in), **(extra or {})}
+        feeds = self.with_extra(self._feeds(src, tgt_in), extra)
         return self.run_loss((), lambda S, T: self.graph(S, T), loss_fn, feeds)
 
     def generate(self, src, max_len: int, start, end: Optional[int] = None,
@@ -123,7 +140,20 @@ class Seq2Seq(Module):
         ``L <= max_len``.  Continuous outputs (no target embedding): ``start`` is the first
         input vector and each output becomes the next input; returns ``(max_len, B, out)``.
         """
-        src = self._as(src, self.src_embedding)
+        from ..sampling import check_sampling
+
+        src = self._as(src, self.src_embedding, "src")
+        if src.ndim != (2 if self.src_embedding is not None else 3):
+            raise ValueError(f"Seq2Seq.generate: src must be time-major "
+                             f"{'(T, B) ids' if self.src_embedding is not None else '(T, B, D)'}"
+                             f", got shape {src.shape}")
+        check_size("Seq2Seq.generate", max_len=max_len)
+        check_sampling(temperature, owner="Seq2Seq.generate")
+        if self.tgt_embedding is not None:
+            vocab = self.tgt_embedding.num_embeddings
+            start = int(check_tokens(np.asarray(start), vocab, "Seq2Seq.generate: start"))
+            if end is not None:
+                end = int(check_tokens(np.asarray(end), vocab, "Seq2Seq.generate: end"))
         batch = src.shape[1]
         states = self.run(("encode",), lambda S: Graph(self.encode(S)), {"src": src})
         step_graph = lambda: Graph(self.decode(1, {

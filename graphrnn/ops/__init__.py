@@ -8,8 +8,9 @@ from .shape_ops import (broadcast_to, concat, index, reshape, split, stack, sum_
                         swap_last, transpose)
 from .elementwise import (add, add_n, broadcast_shapes, cast, div, equal, exp, greater,
                           greater_equal, less, less_equal, log, logical_and, logical_not,
-                          logical_or, mul, neg, not_equal, pow, relu, sigmoid, sqrt, square,
+                          logical_or, mul, neg, not_equal, pow, relu, sqrt, square,
                           recompute, stop_gradient, sub, tanh, where)
+from .activations import log_sigmoid, sigmoid
 from .reduce import log_softmax, logsumexp, max, mean, softmax, sum
 from .linalg import matmul
 from .nn import gather, one_hot

@@ -20,7 +20,7 @@ from .registry import Op, apply, check_float, register, same_dtype, same_shape
 from .shape_ops import broadcast_to
 from .source import const, zeros_like
 
-__all__ = ["add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid", "relu",
+__all__ = ["add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "relu",
            "square", "sqrt", "pow", "where", "greater", "less", "greater_equal", "less_equal",
            "equal", "not_equal", "logical_not", "logical_and", "logical_or", "cast",
            "stop_gradient", "add_n", "broadcast_shapes", "lift", "recompute"]
@@ -114,7 +114,8 @@ mul = _binary("mul", lambda xp, a, b: a * b,
 div = _binary("div", lambda xp, a, b: a / b,
               lambda n, g: (div(g, n.args[1]), neg(mul(g, div(n, n.args[1])))), "a / b",
               cuda="{0} / {1}")
-neg = _unary("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False, cuda="-{0}")
+neg = _unary("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False,
+             cuda="-({0})")  # parenthesized: a literal -2.0 must not become --2.0
 
 # ---------------------------------------------------------------- activations / math
 exp = _unary("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x", cuda="exp({0})")
@@ -124,15 +125,6 @@ tanh = _unary("tanh", lambda xp, x: xp.tanh(x),
               lambda n, g: (mul(g, sub(1.0, square(n))),), "hyperbolic tangent", cuda="tanh({0})")
 
 
-def _sigmoid_kernel(xp, x):
-    e = xp.exp(-xp.abs(x))  # never overflows
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-sigmoid = _unary("sigmoid", _sigmoid_kernel,
-                 lambda n, g: (mul(g, mul(n, sub(1.0, n))),), "1 / (1 + e ** -x), stable",
-                 # exp(-x) overflowing to inf gives 1 / inf = 0: stable as it stands
-                 cuda="{T}(1) / ({T}(1) + exp(-{0}))")
 relu = _unary("relu", lambda xp, x: xp.maximum(x, 0),
               lambda n, g: (where(greater(n.args[0], 0.0), g, zeros_like(g)),), "max(x, 0)",
               cuda="({0} < {T}(0) ? {T}(0) : {0})")  # NaN stays NaN, as in NumPy
@@ -147,17 +139,26 @@ def _pow_rule(x, *, exponent):
     return x.shape, x.dtype
 
 
-register(Op("pow", _pow_rule, lambda xp, x, *, exponent: x ** exponent,
-            lambda n, g: (mul(g, mul(pow(n.args[0], n.attr("exponent") - 1),
-                                     n.attr("exponent"))),),
+def _pow_vjp(n, g):
+    c = n.attr("exponent")
+    if c == 0.0:  # x ** 0 is constant: its gradient is 0 everywhere (0 * x ** -1 is NaN at 0)
+        return (zeros_like(g),)
+    return (mul(g, mul(pow(n.args[0], c - 1), c)),)
+
+
+register(Op("pow", _pow_rule, lambda xp, x, *, exponent: x ** exponent, _pow_vjp,
             elementwise=True, doc="x ** p for a constant p", cuda="pow({0}, {T}({exponent!r}))"))
 
 
 def pow(x: Node, exponent) -> Node:
-    """``x ** p`` for a constant exponent ``p`` (``x ** 2`` builds ``square``)."""
+    """``x ** p`` for a constant, finite exponent ``p`` (``x ** 2`` builds ``square``)."""
     if isinstance(exponent, Node):
         raise TypeError("pow: the exponent must be a number; use exp(b * log(a)) for a tensor one")
+    if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, (Number, np.number)):
+        raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__}")
     exponent = float(exponent)
+    if not np.isfinite(exponent):
+        raise ValueError(f"pow: the exponent must be finite, got {exponent!r}")
     if exponent == 1.0:
         return x
     if exponent == 2.0:
@@ -264,6 +265,9 @@ register(Op("cast", lambda x, *, dtype: (x.shape, dtype),
 def cast(x: Node, dtype) -> Node:
     """``x`` converted to ``dtype`` (the only way dtypes change)."""
     dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise ShapeError(f"cast: cannot convert {x.label()} to {dtype}; choose a bool, integer "
+                         f"or floating dtype")
     return x if dtype == x.dtype else apply("cast", x, dtype=dtype)
 
 

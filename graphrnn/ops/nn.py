@@ -34,6 +34,8 @@ register(Op("one_hot", _one_hot_rule, _one_hot_kernel, None,
 
 def one_hot(idx: Node, depth: int, dtype=None) -> Node:
     """One-hot rows of length ``depth`` for integer ``idx``; out-of-range indices give zeros."""
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ShapeError(f"one_hot: depth must be an int >= 1, got {depth!r}")
     return apply("one_hot", idx, depth=int(depth), dtype=np.dtype(dtype or "float32"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ir import Node
-from ..shapes import ShapeError
+from ..shapes import ShapeError, format_shape
 from .elementwise import cast, div, equal, exp, mul, sub
 from .registry import Op, apply, check_float, norm_axis, register
 from .shape_ops import broadcast_to, reshape
@@ -17,6 +17,8 @@ def _axes(opname, x: Node, axis):
         return tuple(range(x.ndim))
     if isinstance(axis, int):
         axis = (axis,)
+    elif not isinstance(axis, (tuple, list)):
+        raise ShapeError(f"{opname}: axis must be an int, a tuple of ints or None, got {axis!r}")
     axes = tuple(sorted({norm_axis(opname, a, x.ndim) for a in axis}))
     if len(axes) != len(tuple(axis)):
         raise ShapeError(f"{opname}: repeated axis in {axis!r}")
@@ -69,7 +71,15 @@ def _max_vjp(n, g):
     return (mul(expand_back(g, x, axes), share),)
 
 
-register(Op("max", _reduce_rule("max"),
+def _max_rule(x, *, axes, keepdims):
+    empty = [a for a in axes if x.shape[a] == 0]
+    if empty:
+        raise ShapeError(f"max: axis {empty[0]} of {format_shape(x.shape)} is empty; the maximum "
+                         f"of no elements is undefined (logsumexp of nothing is -inf)")
+    return _reduced(x.shape, axes, keepdims), x.dtype
+
+
+register(Op("max", _max_rule,
             lambda xp, x, *, axes, keepdims: xp.max(x, axis=axes, keepdims=keepdims),
             _max_vjp, doc="maximum over axes (ties share the gradient)"))
 
@@ -81,6 +91,8 @@ def max(x: Node, axis=None, keepdims: bool = False) -> Node:
 
 
 def _lse_kernel(xp, x, *, axes, keepdims):
+    if any(x.shape[a] == 0 for a in axes):  # the log of an empty sum, as torch gives it
+        return xp.full(_reduced(x.shape, axes, keepdims), -xp.inf, dtype=x.dtype)
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     out = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
@@ -94,16 +106,20 @@ register(Op("logsumexp", _reduce_rule("logsumexp", floats=True), _lse_kernel,
 
 
 def logsumexp(x: Node, axis=None, keepdims: bool = False) -> Node:
-    """``log(sum(exp(x), axis))``, computed stably."""
+    """``log(sum(exp(x), axis))``, computed stably; -inf over an empty axis."""
     return apply("logsumexp", x, axes=_axes("logsumexp", x, axis), keepdims=bool(keepdims))
 
 
 def _softmax_kernel(xp, x, *, axis):
+    if x.shape[axis] == 0:  # nothing to normalize (max of nothing is undefined)
+        return xp.empty_like(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def _log_softmax_kernel(xp, x, *, axis):
+    if x.shape[axis] == 0:
+        return xp.empty_like(x)
     s = x - xp.max(x, axis=axis, keepdims=True)
     return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
 

@@ -223,7 +223,9 @@ def _unindex_rule(g, *, key, shape):
 
 
 def _unindex_kernel(xp, g, *, key, shape):
-    out = xp.zeros(shape, dtype=g.dtype)
+    # -0.0 is IEEE's additive identity (x + -0.0 == x for every x, -0.0 included), so a sum
+    # of scattered pieces equals the pieces joined (the simplify pass relies on it)
+    out = xp.full(shape, -0.0 if g.dtype.kind == "f" else 0, dtype=g.dtype)
     out[_py_key(key)] = g
     return out
 
@@ -234,15 +236,39 @@ register(Op("index", _index_rule, lambda xp, x, *, key: x[_py_key(key)],
             doc="Basic indexing: ints and slices per axis."))
 register(Op("unindex", _unindex_rule, _unindex_kernel,
             lambda node, g: (apply("index", g, key=node.attr("key")),), wants_shape=True,
-            doc="The adjoint of index: place g into zeros of the source shape."))
+            doc="The adjoint of index: place g into zeros (-0.0) of the source shape."))
 
 
 def index(x: Node, key) -> Node:
-    """``x[key]`` with ints, slices (any step) and ``...``, e.g. ``xs[t]`` or ``h[:, 0:3]``."""
+    """``x[key]`` with ints, slices (any step), ``...`` and ``None`` (a new axis of size 1,
+    as NumPy's ``np.newaxis``), e.g. ``xs[t]``, ``h[:, 0:3]`` or ``v[None]``."""
+    if isinstance(key, tuple) and any(k is None for k in key) or key is None:
+        return _with_new_axes(x, key if isinstance(key, tuple) else (key,))
     key = _normalize_key(x, key)
     if all(k[0] == "a" for k in key):
         return x
     return apply("index", x, key=key)
+
+
+def _with_new_axes(x: Node, key: tuple) -> Node:
+    """``x[key]`` for a key with ``None`` entries: the index without them, then a reshape
+    that inserts the unit axes (index keys stay one entry per axis of their argument, which
+    the passes and the compiler rely on; reshape brings its own kernel and gradient)."""
+    if sum(k is Ellipsis for k in key) > 1:
+        raise ShapeError("index: at most one ellipsis (...)")
+    named = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * max(x.ndim - named, 0) + key[i + 1:]
+    y = index(x, tuple(k for k in key if k is not None))
+    shape, pos = [], 0
+    for k in key:
+        if k is None:
+            shape.append(1)
+        elif isinstance(k, slice):
+            shape.append(y.shape[pos])
+            pos += 1
+    return reshape(y, tuple(shape) + tuple(y.shape[pos:]))
 
 
 # ---------------------------------------------------------------- concat / stack

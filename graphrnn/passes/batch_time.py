@@ -4,10 +4,11 @@
   on one another (``x[t] @ U`` for every t) become one GEMM over the stacked left operands,
   indexed back per step.  With ``x[t]`` slices of one input, the stack is the input itself.
 - ``sum_of_products``: a sum of matmuls ``sum_i a_i @ b_i`` is one matmul of the
-  concatenations, ``[a_1 | ... | a_k] @ [b_1; ...; b_k]`` (or ``(sum_i a_i) @ b`` when every
-  term has the same right operand).  The T-term gradient of a shared
-  weight, ``sum_t h[t-1].T @ g[t]``, becomes one ``(H, T*B) @ (T*B, G)`` GEMM; the bias
-  gradient's T reductions become one.
+  concatenations, ``[a_1 | ... | a_k] @ [b_1; ...; b_k]`` (with ``fast_math``,
+  ``(sum_i a_i) @ b`` when every term has the same right operand: not IEEE-exact, as
+  ``1 @ inf + 0 @ inf`` is NaN and ``(1 + 0) @ inf`` is inf; without it such sums stay).
+  The T-term gradient of a shared weight, ``sum_t h[t-1].T @ g[t]``, becomes one
+  ``(H, T*B) @ (T*B, G)`` GEMM; the bias gradient's T reductions become one.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _is_outer(p: Node) -> bool:
     return p.args[0].op.name == "transpose" and p.args[0].attr("axes") == (1, 0)
 
 
-def _sum_rule(n: Node, outer_only: bool = False) -> Optional[Node]:
+def _sum_rule(n: Node, outer_only: bool = False, fast: bool = False) -> Optional[Node]:
     if n.op.name not in ("add_n", "add"):
         return None
     prods, rest = _products(n)
@@ -103,6 +104,8 @@ def _sum_rule(n: Node, outer_only: bool = False) -> Optional[Node]:
         return None
     shared = _factor_shared(prods)
     if shared is not None:  # sum_i a_i @ b = (sum_i a_i) @ b: one small GEMM
+        if not fast:  # distributing is not IEEE-exact
+            return None
         return shared if not rest else F.add_n(rest + [shared])
     # in time order, so stacked per-step values line up with their stack (see stack_views)
     prods.sort(key=lambda p: _step_of(p.args[0]))
@@ -136,12 +139,13 @@ def _sum_of_reductions(n: Node) -> Optional[Node]:
     return joined if not rest else F.add_n(rest + [joined])
 
 
-def sum_of_products(graph: Graph):
+def sum_of_products(graph: Graph, fast_math: bool = False):
     """Sums of matmuls as one matmul, sums of reductions as one; ``(graph, sums fused)``."""
-    return rewrite(graph, _sum_rule, "sum_of_products")
+    return rewrite(graph, lambda n: _sum_rule(n, fast=fast_math), "sum_of_products")
 
 
-def weight_gradients(graph: Graph):
+def weight_gradients(graph: Graph, fast_math: bool = False):
     """Only the sums of ``a.T @ g`` (a shared weight's gradient over all steps) and of
     reductions, as one GEMM / one reduction each; runs before gate fusion splits them up."""
-    return rewrite(graph, lambda n: _sum_rule(n, outer_only=True), "weight_gradients")
+    return rewrite(graph, lambda n: _sum_rule(n, outer_only=True, fast=fast_math),
+                   "weight_gradients")

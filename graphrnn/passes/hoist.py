@@ -13,6 +13,7 @@ from typing import Dict, List
 from .. import ops as F
 from ..ir import Graph, Node
 from .rewrite import rewrite_groups
+from .simplify import is_zero_product
 
 __all__ = ["hoist_invariants"]
 
@@ -59,8 +60,9 @@ def hoist_invariants(graph: Graph):
         if len(sliced) != 1:
             continue
         x = sliced[0]
+        # a product with a zero initial state (see simplify) belongs to the first step only
         fixed = [t for t in terms if t is not x and t not in data
-                 and t.op.name not in ("const", "fill")]
+                 and t.op.name not in ("const", "fill") and not is_zero_product(t)]
         if not fixed:
             continue
         rest = [t for t in terms if t is not x and t not in fixed]

@@ -11,7 +11,7 @@ from ..ops.registry import Frozen
 from ..shapes import ShapeError
 
 __all__ = ["rewrite", "rewrite_groups", "plan_group", "constant_value", "is_zero", "is_one",
-           "rebuild", "same_meta"]
+           "zero_sign", "rebuild", "same_meta"]
 
 
 def rebuild(n: Node, args: Tuple[Node, ...]) -> Node:
@@ -78,6 +78,21 @@ def is_zero(n: Node) -> bool:
 def is_one(n: Node) -> bool:
     """True when every element of ``n`` is known to be 1."""
     return _all_equal(n, 1.0)
+
+
+def zero_sign(n: Node):
+    """``0.0`` or ``-0.0`` when every element of ``n`` is known to be that zero (integer
+    zeros count as ``0.0``), else None: IEEE rewrites must tell them apart (``x + 0.0`` turns
+    ``-0.0`` into ``0.0``; ``x + -0.0`` is ``x`` for every ``x``)."""
+    v = constant_value(n)
+    if v is None or v.size == 0 or not bool(np.all(v == 0)):
+        return None
+    if v.dtype.kind != "f":
+        return 0.0
+    negative = np.signbit(v)
+    if negative.all():
+        return -0.0
+    return 0.0 if not negative.any() else None
 
 
 def plan_group(needs: Dict[Node, list], build: Dict[Node, Callable], members: List[Node],
