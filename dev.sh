@@ -54,6 +54,10 @@ setup() {
         say "installing graphrnn and its dev dependencies into $VENV"
         "$PY" -m pip install -q --upgrade pip >&2 || true
         "$PY" -m pip install -q -e '.[dev]' >&2
+        # MPI (mpi4py and the mpich wheel, with its mpiexec) for data-parallel training and
+        # its tests; where no wheel fits this platform, those tests skip
+        "$PY" -m pip install -q -e '.[mpi]' >&2 ||
+            say "mpi4py/mpich unavailable: the distributed tests will skip"
         echo "$want" > "$stamp"
     fi
     # PyTorch is only a reference for the comparison tests (they skip without it). CI, or
