@@ -131,29 +131,36 @@ _NCCL_TYPES = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "float16": 
 
 class NCCL(Communicator):
     """CuPy arrays over NCCL, one process per GPU; rank and size (and the NCCL unique id)
-    come from an MPI communicator, ``MPI()`` by default.  Each rank uses GPU
+    come from a host communicator: ``host``, else the launcher's (:func:`from_environment`:
+    MPI under ``mpiexec``, one process otherwise).  Each rank uses GPU
     ``rank % device_count`` unless ``device`` is given."""
 
     name = "nccl"
 
-    def __init__(self, mpi: Optional[MPI] = None, device: Optional[int] = None):
+    def __init__(self, host: Optional[Communicator] = None, device: Optional[int] = None):
         try:
             import cupy
             from cupy.cuda import nccl
         except ImportError as e:
             raise ImportError("the NCCL communicator needs CuPy with NCCL: "
                               "pip install -e '.[cuda]'") from e
-        self.mpi = mpi or MPI()
-        self.rank, self.size = self.mpi.rank, self.mpi.size
+        self.host = host if host is not None else from_environment()
+        self.rank, self.size = self.host.rank, self.host.size
         self._cupy, self._nccl, self.xp = cupy, nccl, cupy
         count = cupy.cuda.runtime.getDeviceCount()
         cupy.cuda.Device(self.rank % count if device is None else device).use()
-        # the unique id: 128 chars made on rank 0, sent over MPI as a flat buffer
-        uid = np.zeros(_NCCL_ID_BYTES, dtype=np.int16)
+        # the unique id: 128 bytes made on rank 0, sent over the host communicator
+        uid = np.zeros(_NCCL_ID_BYTES, dtype=np.uint8)
         if self.rank == 0:
-            uid[:] = nccl.get_unique_id()
-        self.mpi.broadcast(uid)
-        self.comm = nccl.NcclCommunicator(self.size, tuple(int(b) for b in uid), self.rank)
+            made = nccl.get_unique_id()  # bytes (CuPy >= 13) or a tuple of signed chars
+            uid[:] = np.frombuffer(made, dtype=np.uint8) if isinstance(made, bytes) else \
+                np.array(made, dtype=np.int16).astype(np.uint8)
+        self.host.broadcast(uid)
+        try:
+            self.comm = nccl.NcclCommunicator(self.size, bytes(uid), self.rank)
+        except (TypeError, ValueError):  # older CuPy: a tuple of signed chars
+            self.comm = nccl.NcclCommunicator(self.size, tuple(int(b) for b in uid.view(np.int8)),
+                                              self.rank)
 
     def _type(self, buf):
         kind = _NCCL_TYPES.get(buf.dtype.name)
@@ -176,10 +183,10 @@ class NCCL(Communicator):
 
     def barrier(self) -> None:
         self._cupy.cuda.get_current_stream().synchronize()
-        self.mpi.barrier()
+        self.host.barrier()
 
     def abort(self, code: int = 1) -> None:
-        self.mpi.abort(code)
+        self.host.abort(code)
 
 
 def _check_flat(buf, what: str) -> None:

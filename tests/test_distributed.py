@@ -32,6 +32,8 @@ needs_mpi = pytest.mark.skipif(mpiexec() is None, reason="needs mpi4py and mpiex
 def run_mpi(script: str, n: int = 2, timeout: float = 120, args=()):
     """``mpiexec -n n python tests/mpi/<script>``: the finished process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           # an Open MPI mpiexec refuses root (containers) unless told; MPICH ignores these
+           "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [mpiexec(), "-n", str(n), sys.executable, os.path.join(ROOT, "tests", "mpi", script),
            *args]
@@ -88,18 +90,29 @@ def test_a_rank_that_raises_stops_every_rank_with_its_error_within_seconds():
     assert elapsed < 30, f"the job took {elapsed:.1f} s to stop"
 
 
-def test_nccl_needs_cupy_or_skips():
-    cupy = pytest.importorskip("cupy", reason="NCCL needs CuPy and GPUs")
+def test_nccl_on_one_gpu_reduces_broadcasts_and_averages_gradients():
+    cupy = pytest.importorskip("cupy", reason="NCCL needs CuPy and a GPU")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception:  # noqa: BLE001 - CuPy without a driver
         count = 0
-    if count < 1 or mpiexec() is None:
-        pytest.skip("NCCL needs a GPU and MPI")
-    from graphrnn.distributed import NCCL  # one rank: a communicator of one GPU
-    comm = NCCL()
+    if count < 1:
+        pytest.skip("NCCL needs a GPU")
+    from graphrnn.distributed import NCCL, broadcast_parameters
+    comm = NCCL(Single())  # one process, one GPU: the id, the communicator, every call
     buf = cupy.arange(4, dtype=cupy.float32)
     np.testing.assert_array_equal(comm.allreduce(buf).get(), np.arange(4))
+    np.testing.assert_array_equal(comm.broadcast(cupy.ones(3)).get(), np.ones(3))
+    comm.barrier()
+    grads = {"W": cupy.full((2, 3), 4.0), "b": np.full(3, 2.0, dtype=np.float32)}
+    GradientAverager(comm, bucket_bytes=16).average(grads, 0.5)  # GPU and host gradients
+    np.testing.assert_array_equal(grads["W"].get(), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(grads["b"], np.full(3, 1.0, dtype=np.float32))
+    params = {"W": np.eye(2)}
+    broadcast_parameters(params, comm)
+    np.testing.assert_array_equal(params["W"], np.eye(2))
+    with pytest.raises(TypeError, match="NCCL: no reduction for dtype bool"):
+        comm.allreduce(cupy.zeros(2, dtype=bool))
 
 
 @needs_mpi
