@@ -24,13 +24,20 @@ class AnomalyError(FloatingPointError):
     """A NaN or infinity came out; the message names the first node that produced one."""
 
 
-_MODE = threading.local()
+class _Mode(threading.local):
+    """Per thread: whether anomaly mode is on (read on every call: a plain attribute)."""
+
+    def __init__(self):
+        self.on = False
+
+
+_MODE = _Mode()
 
 
 @contextlib.contextmanager
 def detect_anomaly(enabled: bool = True):
     """Check every output for NaN/Inf inside the block (this thread only)."""
-    previous = getattr(_MODE, "on", False)
+    previous = _MODE.on
     _MODE.on = bool(enabled)
     try:
         yield
@@ -40,7 +47,7 @@ def detect_anomaly(enabled: bool = True):
 
 def anomaly_enabled() -> bool:
     """Whether anomaly mode is on in this thread."""
-    return getattr(_MODE, "on", False)
+    return _MODE.on
 
 
 def _bad(value, xp) -> Optional[str]:

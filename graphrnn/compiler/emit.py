@@ -4,6 +4,7 @@ their planned buffers, stacks and concats that are views of stored steps)."""
 
 from __future__ import annotations
 
+from ..ops.activations import EXP_LIMIT
 from .dims import as_poly, render as expr
 from .lower import Instr
 from .memory import UFUNC
@@ -57,12 +58,11 @@ class OpText:
             return f"{v} = np.{UFUNC[op]}({', '.join(args)}, out={out})"
         if op == "relu":
             return f"{v} = np.maximum({args[0]}, 0, out={out})"
-        if op == "sigmoid":  # max(x >= 0, e) / (1 + e), e = exp(-|x|): the op's kernel's ufuncs
-            x, d = args[0], f"{v}_d"
-            return (f"{d} = np.abs({x}, out=np.empty_like({x})); np.negative({d}, out={d}); "
-                    f"np.exp({d}, out={d}); {v} = np.greater_equal({x}, 0, out={out}); "
-                    f"np.maximum({v}, {d}, out={v}); np.add({d}, 1, out={d}); "
-                    f"np.divide({v}, {d}, out={v}); del {d}")
+        if op == "sigmoid":  # 1 / (1 + exp(min(-x, L))): the op's kernel's ufuncs, in place
+            limit = EXP_LIMIT[ins.node.dtype]
+            return (f"{v} = np.negative({args[0]}, out={out}); np.minimum({v}, {limit!r}, "
+                    f"out={v}); np.exp({v}, out={v}); np.add({v}, 1, out={v}); "
+                    f"np.divide(1, {v}, out={v})")
         if op == "pow":
             return f"{v} = np.power({args[0]}, {ins.attrs['exponent']!r}, out={out})"
         if op == "add_n":
