@@ -58,6 +58,8 @@ setup() {
         # its tests; where no wheel fits this platform, those tests skip
         "$PY" -m pip install -q -e '.[mpi]' >&2 ||
             say "mpi4py/mpich unavailable: the distributed tests will skip"
+        "$PY" -m pip install -q -e '.[music]' >&2 ||
+            say "mido unavailable: examples/music.py writes no MIDI file, its check skips"
         echo "$want" > "$stamp"
     fi
     # PyTorch is only a reference for the comparison tests (they skip without it). CI, or
