@@ -60,6 +60,8 @@ setup() {
             say "mpi4py/mpich unavailable: the distributed tests will skip"
         "$PY" -m pip install -q -e '.[music]' >&2 ||
             say "mido unavailable: examples/music.py writes no MIDI file, its check skips"
+        "$PY" -m pip install -q -e '.[plots]' >&2 ||
+            say "matplotlib unavailable: plots are skipped (diagrams still work)"
         echo "$want" > "$stamp"
     fi
     # PyTorch is only a reference for the comparison tests (they skip without it). CI, or

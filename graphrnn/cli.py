@@ -20,7 +20,7 @@ def _cmd_demo(args) -> int:
     if args.out:
         svgs = _write_diagrams(figures, args.out)
     summary = {k: v for k, v in figures.items()
-               if k not in ("graph", "grad_graph", "recurrence", "model")}
+               if k not in ("graph", "grad_graph", "recurrence", "model", "fit_history")}
     summary["svg"] = svgs
     if args.json:
         with open(args.json, "w") as f:
@@ -47,7 +47,13 @@ def _write_diagrams(figures, out_dir):
                                  os.path.join(out_dir, "moving_sum_unrolled")),
              visualize.write_svg(visualize.unrolled(figures["grad_graph"], max_steps=3),
                                  os.path.join(out_dir, "moving_sum_bptt"))]
-    paths.append(_vanishing_plot(visualize, out_dir))
+    try:  # plots need matplotlib (the [plots] extra)
+        paths.append(_vanishing_plot(visualize, out_dir))
+        paths.append(visualize.history(figures["fit_history"],
+                                       os.path.join(out_dir, "moving_sum_training"),
+                                       title="training the moving-sum RNN (fit's history)"))
+    except ImportError as e:
+        print(f"   plots skipped: {e}")
     print("5. Diagrams written: " + ", ".join(paths))
     return paths
 

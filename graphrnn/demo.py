@@ -56,7 +56,7 @@ def train(steps: int = 8, batch: int = 32, epochs: int = 250, lr: float = 0.01,
     for e in sorted({0, epochs // 4, epochs // 2, 3 * epochs // 4, epochs - 1}):
         log(f"  epoch {e + 1:4d}   loss {history['epoch_loss'][e]:.3e}")
     return {"model": model, "history": history["epoch_loss"],
-            "iterations": len(history["loss"])}
+            "iterations": len(history["loss"]), "fit_history": history}
 
 
 def run_demo(steps: int = 5, seed: int = 0, epochs: int = 250,
@@ -98,4 +98,5 @@ def run_demo(steps: int = 5, seed: int = 0, epochs: int = 250,
     return {"y_exact": y.ravel().tolist(), "nodes": len(g), "grad_nodes": len(dg),
             "gradcheck_ok": check.ok, "final_loss": result["history"][-1],
             "iterations": result["iterations"], "graph": g, "grad_graph": dg,
+            "fit_history": result["fit_history"],
             "recurrence": moving_sum_recurrence()}

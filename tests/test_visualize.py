@@ -137,3 +137,27 @@ def test_render_command_for_builtin_models_and_python_files(tmp_path, capsys):
     assert "cluster_t2" in (tmp_path / "mine.dot").read_text()
     with pytest.raises(KeyError, match="unknown model 'nope'; built-in models: elman"):
         main(["render", "nope"])
+
+
+def test_plots_use_integer_step_ticks_distinct_styles_and_text_labels(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the [plots] extra")
+    ks = np.arange(30)
+    path = visualize.line_plot({"decay": (ks, 0.7 ** ks), "0.7^k": (ks, 0.7 ** ks)},
+                               tmp_path / "lines", xlabel="k", ylabel="norm", logy=True,
+                               dashed=["0.7^k"], formats=("svg", "png"))
+    svg = open(path).read()
+    assert path.endswith("lines.svg") and (tmp_path / "lines.png").stat().st_size > 1000
+    ticks = re.findall(r">(-?\d+(?:\.\d+)?)</text>", svg)
+    assert ticks and all("." not in t for t in ticks)  # a step axis: 0, 4, 8, never 7.25
+    assert "decay" in svg and "0.7^k" in svg and "stroke-dasharray" in svg
+    hist = {"loss": [1.0, 0.5, 0.2, 0.1], "grad_norm": [3.0, 2.0, 1.0, 0.5],
+            "epoch_loss": [0.7, 0.15], "val_loss": [0.8, 0.2], "lr": [0.1, 0.1]}
+    text = open(visualize.history(hist, tmp_path / "hist")).read()
+    assert all(k in text for k in ("epoch_loss", "val_loss", "gradient norm", "epoch"))
+    heat = visualize.heatmap(np.abs(np.random.default_rng(0).normal(size=(4, 9))),
+                             tmp_path / "heat", colorbar="|g|", log=True)
+    assert "|g|" in open(heat).read()
+    with pytest.raises(ValueError, match=r"heatmap: needs a 2-D array, got shape \(3,\)"):
+        visualize.heatmap(np.ones(3), tmp_path / "bad")
+    with pytest.raises(ValueError, match="piano_roll: no notes"):
+        visualize.piano_roll([], tmp_path / "none")

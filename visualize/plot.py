@@ -1,103 +1,157 @@
-"""Small dependency-free SVG charts: line plots (optionally log-scaled) and piano rolls.
+"""Plots through matplotlib (the ``[plots]`` extra): line plots, heat maps, piano rolls and
+``fit``'s training curves, written as SVG (and PNG, on request).
 
-Good enough to look at a curve in a browser without matplotlib; the examples use them."""
+Readable defaults: integer ticks on axes that count steps, every series its own colour,
+line style and marker (reference lines dashed), labelled axes, a legend outside the data.
+"""
 
 from __future__ import annotations
 
-import math
 import os
-from typing import Dict, Sequence, Tuple
-from xml.sax.saxutils import escape
+from typing import Dict, Mapping, Sequence, Tuple
 
-__all__ = ["line_plot", "piano_roll"]
+import numpy as np
 
-_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#7f7f7f"]
+__all__ = ["line_plot", "heatmap", "piano_roll", "history"]
+
+_STYLES = [("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"), ("-", "v"), ("--", "x")]
 
 
-def _save(svg: str, path: str) -> str:
-    path = os.fspath(path)
-    if not path.endswith(".svg"):
-        path += ".svg"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        f.write('<?xml version="1.0" encoding="UTF-8"?>\n' + svg)
-    return path
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError("plots need matplotlib: pip install -e '.[plots]'") from e
+    matplotlib.use("Agg", force=False)  # files only: no display needed
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path: str, formats: Sequence[str]) -> str:
+    """Write ``fig`` as ``path.<fmt>`` for each format; returns the first file's path."""
+    base = os.fspath(path)
+    for ext in (".svg", ".png"):
+        base = base[:-len(ext)] if base.endswith(ext) else base
+    os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+    paths = [f"{base}.{fmt}" for fmt in formats]
+    import matplotlib
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text
+        for p, fmt in zip(paths, formats):
+            fig.savefig(p, format=fmt, bbox_inches="tight", dpi=120)
+    _pyplot().close(fig)
+    return paths[0]
+
+
+def _integer_axis(axis, values) -> None:
+    """Integer ticks on an axis whose values are all whole numbers (step counts)."""
+    from matplotlib.ticker import MaxNLocator
+    values = np.asarray(values, dtype=float)
+    if values.size and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def line_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: str,
               title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False,
-              dashed: Sequence[str] = (), width: int = 640, height: int = 400) -> str:
-    """Write an SVG line chart of ``{name: (xs, ys)}``; ``logy`` uses a log10 y axis (values
-    <= 0 are skipped); names in ``dashed`` are drawn dashed (reference lines)."""
-    pts = {k: [(float(x), float(y)) for x, y in zip(xs, ys) if (y > 0 or not logy)
-               and math.isfinite(float(y))] for k, (xs, ys) in series.items()}
-    ty = (lambda v: math.log10(v)) if logy else (lambda v: v)
-    allx = [x for p in pts.values() for x, _ in p] or [0.0, 1.0]
-    ally = [ty(y) for p in pts.values() for _, y in p] or [0.0, 1.0]
-    x0, x1 = min(allx), max(allx) or 1.0
-    y0, y1 = min(ally), max(ally)
-    if y1 == y0:
-        y1 = y0 + 1
-    left, right, top, bottom = 70, 160, 40, 50
-    sx = lambda x: left + (x - x0) / ((x1 - x0) or 1) * (width - left - right)
-    sy = lambda y: height - bottom - (ty(y) - y0) / (y1 - y0) * (height - top - bottom)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="Helvetica" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="13">{escape(title)}</text>',
-           f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="black"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
-           f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">{escape(xlabel)}</text>',
-           f'<text x="15" y="{height / 2}" transform="rotate(-90 15 {height / 2})" text-anchor="middle">{escape(ylabel)}</text>']
-    if logy:  # whole decades
-        lo_d, hi_d = math.ceil(y0), math.floor(y1)
-        stride = max(1, (hi_d - lo_d) // 5 + 1)
-        yticks = list(range(lo_d, hi_d + 1, stride)) or [y0]
-    else:
-        yticks = [y0 + (y1 - y0) * i / 4 for i in range(5)]
-    for v in yticks:
-        y = height - bottom - (v - y0) / (y1 - y0) * (height - top - bottom)
-        label = f"1e{v:g}" if logy else f"{v:.3g}"
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
-    for i in range(5):  # x ticks
-        v = x0 + (x1 - x0) * i / 4
-        out.append(f'<text x="{sx(v):.1f}" y="{height - bottom + 15}" text-anchor="middle">{v:.3g}</text>')
-    for k, (name, p) in enumerate(pts.items()):
-        colour = _COLOURS[k % len(_COLOURS)]
-        if p:
-            line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in p)
-            dash = ' stroke-dasharray="5,4"' if name in dashed else ""
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{line}"/>')
-        ly = top + 16 * k + 10
-        out.append(f'<line x1="{width - right + 10}" y1="{ly}" x2="{width - right + 30}" y2="{ly}" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{width - right + 35}" y="{ly + 4}">{escape(name)}</text>')
-    out.append("</svg>")
-    return _save("\n".join(out), path)
+              dashed: Sequence[str] = (), formats: Sequence[str] = ("svg",)) -> str:
+    """A line chart of ``{name: (xs, ys)}`` (``ys`` may be 2-D: one line per column, one
+    legend entry); ``logy`` for a log y axis; names in ``dashed`` are reference lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    allx = []
+    for k, (name, (xs, ys)) in enumerate(series.items()):
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        style, marker = ("--", None) if name in dashed else _STYLES[k % len(_STYLES)]
+        every = max(1, len(xs) // 12)
+        lines = ax.plot(xs, ys, linestyle=style, marker=marker, markevery=every, markersize=4,
+                        color=f"C{k % 10}", linewidth=1.6 if name in dashed else 1.8)
+        lines[0].set_label(name)
+        allx.append(xs)
+    if logy:
+        ax.set_yscale("log")
+    if allx:
+        _integer_axis(ax.xaxis, np.concatenate(allx))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _save(fig, path, formats)
+
+
+def heatmap(values, path: str, title: str = "", xlabel: str = "time step",
+            ylabel: str = "unit", colorbar: str = "", log: bool = False,
+            formats: Sequence[str] = ("svg",)) -> str:
+    """A heat map of a 2-D array (rows on the y axis, e.g. units; columns on the x axis,
+    e.g. time steps); ``log`` colours by log10 (non-positive entries left blank)."""
+    from matplotlib.colors import LogNorm
+    plt = _pyplot()
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"heatmap: needs a 2-D array, got shape {values.shape}")
+    shown = np.where(values > 0, values, np.nan) if log else values
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    image = ax.imshow(shown, aspect="auto", origin="lower", interpolation="nearest",
+                      cmap="viridis", norm=LogNorm() if log else None)
+    fig.colorbar(image, ax=ax, label=colorbar)
+    _integer_axis(ax.xaxis, [0, 1])
+    _integer_axis(ax.yaxis, [0, 1])
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return _save(fig, path, formats)
 
 
 def piano_roll(notes: Sequence[Tuple[int, float, float]], path: str, title: str = "",
-               width: int = 800, height: int = 300) -> str:
-    """Write an SVG piano roll of ``(pitch, start, duration)`` notes (times in beats)."""
+               formats: Sequence[str] = ("svg",)) -> str:
+    """A piano roll of ``(pitch, start, duration)`` notes (times in beats), pitches named."""
     if not notes:
         raise ValueError("piano_roll: no notes")
+    plt = _pyplot()
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
     lo, hi = min(n[0] for n in notes), max(n[0] for n in notes)
-    end = max(s + d for _, s, d in notes)
-    rows = hi - lo + 1
-    left, top = 40, 30
-    cw, rh = (width - left - 10) / end, (height - top - 10) / rows
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="Helvetica" font-size="10">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="13">{escape(title)}</text>']
-    for p in range(lo, hi + 1):
-        y = top + (hi - p) * rh
-        fill = "#f4f4f4" if p % 12 in (1, 3, 6, 8, 10) else "white"
-        out.append(f'<rect x="{left}" y="{y:.1f}" width="{width - left - 10}" height="{rh:.1f}" fill="{fill}" stroke="#ddd"/>')
-        if p % 12 == 0:
-            out.append(f'<text x="{left - 4}" y="{y + rh - 2:.1f}" text-anchor="end">C{p // 12 - 1}</text>')
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    for p in range(lo, hi + 1):  # black keys shaded
+        if p % 12 in (1, 3, 6, 8, 10):
+            ax.axhspan(p - 0.5, p + 0.5, color="0.93", zorder=0)
     for p, s, d in notes:
-        out.append(f'<rect x="{left + s * cw:.1f}" y="{top + (hi - p) * rh:.1f}" '
-                   f'width="{max(d * cw - 1, 1):.1f}" height="{rh:.1f}" fill="#1f77b4"/>')
-    out.append("</svg>")
-    return _save("\n".join(out), path)
+        ax.add_patch(plt.Rectangle((s, p - 0.4), d * 0.95, 0.8, color="C0", zorder=2))
+    ax.set_xlim(0, max(s + d for _, s, d in notes))
+    ax.set_ylim(lo - 0.5, hi + 0.5)
+    ax.set_yticks(range(lo, hi + 1))
+    ax.set_yticklabels([f"{names[p % 12]}{p // 12 - 1}" for p in range(lo, hi + 1)], fontsize=7)
+    _integer_axis(ax.xaxis, [0, 1])
+    ax.set(title=title, xlabel="beat", ylabel="pitch")
+    return _save(fig, path, formats)
+
+
+def history(hist: Mapping[str, Sequence[float]], path: str, title: str = "training",
+            formats: Sequence[str] = ("svg",)) -> str:
+    """``fit``'s history in one figure: the loss per step (and the gradient norm, on its own
+    axis) and, per epoch, the epoch loss, the validation loss and every metric."""
+    plt = _pyplot()
+    per_epoch = {k: v for k, v in hist.items()
+                 if k not in ("loss", "grad_norm", "lr", "skipped", "stopped_early") and len(v)}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+    steps = np.arange(1, len(hist.get("loss", [])) + 1)
+    left.plot(steps, hist.get("loss", []), color="C0", linewidth=1, label="loss (per step)")
+    if hist.get("grad_norm"):
+        twin = left.twinx()
+        twin.plot(steps, hist["grad_norm"], color="C3", linestyle=":", linewidth=1,
+                  label="gradient norm")
+        twin.set_ylabel("gradient norm")
+        twin.legend(loc="upper right", frameon=False)
+    left.set(xlabel="step", ylabel="loss", yscale="log" if _positive(hist.get("loss")) else
+             "linear")
+    _integer_axis(left.xaxis, steps)
+    left.legend(loc="upper left", frameon=False)
+    for k, (name, values) in enumerate(per_epoch.items()):
+        style, marker = _STYLES[k % len(_STYLES)]
+        epochs = np.arange(1, len(values) + 1)
+        right.plot(epochs, values, linestyle=style, marker=marker, color=f"C{k % 10}",
+                   label=name)
+    right.set(xlabel="epoch")
+    _integer_axis(right.xaxis, [0, 1])
+    right.legend(frameon=False)
+    fig.suptitle(title)
+    return _save(fig, path, formats)
+
+
+def _positive(values) -> bool:
+    values = np.asarray(values if values is not None else [], dtype=float)
+    return bool(values.size) and bool(np.all(values[np.isfinite(values)] > 0))
