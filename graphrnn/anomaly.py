@@ -67,22 +67,33 @@ def _bad(value, xp) -> Optional[str]:
 
 
 def find_anomaly(graph, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
-                 dims: Optional[Mapping[str, int]] = None, backend="numpy") -> Optional[str]:
-    """Run ``graph`` node by node; describe the first value that is not finite although its
-    arguments are (or the leaf that holds one), or None when every value is finite."""
+                 dims: Optional[Mapping[str, int]] = None, backend="numpy",
+                 output: Optional[str] = None) -> Optional[str]:
+    """Run ``graph`` node by node and follow a non-finite ``output`` (default: the first such
+    output) back through its arguments to the node that produced the non-finite value from
+    finite arguments (or the leaf that held it); describe it, or return None when every
+    output is finite.  Values a ``where`` discarded are never blamed: the walk only goes
+    through arguments that are themselves not finite."""
     from .evaluate import Evaluator
     evaluator = Evaluator(graph, backend)
     xp = evaluator.backend.xp
-    for node, value in evaluator.trace(inputs, params, dims):  # in order: the first
-        bad = _bad(value, xp)                                   # bad value has good arguments
-        if bad is None:
-            continue
-        if node.op.name in ("input", "param"):
-            return f"{node.op.name} {node.attr('name')!r} holds them: {bad}"
-        where = f" at t={node.step}" if node.step is not None else ""
-        origin = f" (from {node.origin})" if node.origin else ""
-        return f"{node.label()}{where}{origin} produced them from finite arguments: {bad}"
-    return None
+    values = dict(evaluator.trace(inputs, params, dims))
+    names = [output] if output is not None else list(graph.outputs)
+    start = next((graph.outputs[n] for n in names if _bad(values[graph.outputs[n]], xp)), None)
+    if start is None:
+        return None
+    node = start
+    while True:
+        worse = next((a for a in node.args if _bad(values[a], xp)), None)
+        if worse is None:
+            break
+        node = worse
+    bad = _bad(values[node], xp)
+    if node.op.name in ("input", "param"):
+        return f"{node.op.name} {node.attr('name')!r} holds them: {bad}"
+    where = f" at t={node.step}" if node.step is not None else ""
+    origin = f" (from {node.origin})" if node.origin else ""
+    return f"{node.label()}{where}{origin} produced them from finite arguments: {bad}"
 
 
 def check_outputs(outs: Mapping, xp, graph: Callable[[], object], inputs, params, dims,
@@ -94,7 +105,10 @@ def check_outputs(outs: Mapping, xp, graph: Callable[[], object], inputs, params
         if bad is None:
             continue
         try:
-            culprit = find_anomaly(graph(), inputs, params, dims, backend)
+            g = graph()
+            if g is None:
+                raise LookupError("the program keeps no graph (compiled with keep_graph=False)")
+            culprit = find_anomaly(g, inputs, params, dims, backend, output=name)
         except Exception as e:  # noqa: BLE001 - the report must not hide the anomaly
             culprit = f"(could not trace the graph: {type(e).__name__}: {e})"
         raise AnomalyError(f"{what}: output {name!r} is not finite ({bad}); first non-finite "

@@ -63,11 +63,16 @@ class Batches:
         """Real (unpadded) steps of the sequences ``idx`` in steps ``a .. b - 1``."""
         return float(np.clip(self.lengths[idx] - a, 0, b - a).sum())
 
-    def share(self, local, idx, a: int, b: int) -> float:
+    def share(self, local, idx, a: int, b: int, normalizer: str = "auto") -> float:
         """The part of batch ``idx``'s loss normalizer that the shard ``local`` holds, in
-        chunk ``a .. b - 1``: unmasked steps when targets are per step and padded (the
-        built-in losses average over them), else sequences."""
-        if self.per_step and self.variable:
+        chunk ``a .. b - 1``: what a rank's loss and gradients are weighted by before they
+        are summed over ranks.  ``normalizer`` says what the loss divides by: ``"steps"``
+        (unmasked steps: a masked mean), ``"sequences"`` (a mean over the batch), ``"none"``
+        (a sum: every rank's part counts whole); ``"auto"`` is ``"steps"`` for per-step
+        targets with padding and ``"sequences"`` otherwise."""
+        if normalizer == "none":
+            return 1.0
+        if normalizer == "steps" or normalizer == "auto" and self.per_step and self.variable:
             total = self.real(idx, a, b)
             return self.real(local, a, b) / total if total else 0.0
         return len(local) / len(idx)

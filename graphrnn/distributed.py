@@ -26,7 +26,8 @@ from typing import Dict, List, Mapping, Optional
 import numpy as np
 
 __all__ = ["Communicator", "Single", "MPI", "NCCL", "from_environment", "GradientAverager",
-           "launched_by_mpi", "abort_on_error", "resolve", "shard", "broadcast_parameters"]
+           "launched_by_mpi", "abort_on_error", "resolve", "shard", "broadcast_parameters",
+           "check_same_data"]
 
 #: environment variables an MPI launcher sets (MPICH/Hydra, Open MPI, Slurm's PMI)
 _LAUNCHER_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK")
@@ -237,14 +238,29 @@ def broadcast_parameters(params: Mapping[str, np.ndarray], comm: Communicator,
             p[...] = comm.broadcast(comm.xp.asarray(p).reshape(-1), root).get().reshape(p.shape)
 
 
+def check_same_data(comm: Communicator, n: int, batch_size: int) -> None:
+    """Refuse, on every rank alike, to train when the ranks hold different data sizes or
+    batch sizes (their collective calls would not match and the job would hang)."""
+    if comm.size == 1:
+        return
+    s1, s2, b1, b2 = comm.allreduce_scalars([n, n * n, batch_size, batch_size ** 2])
+    if comm.size * s2 != s1 * s1 or comm.size * b2 != b1 * b1:  # equal iff no spread
+        raise ValueError(f"fit: every rank must hold the same data and batch_size (rank "
+                         f"{comm.rank} has {n} sequences, batch_size={batch_size}; the mean "
+                         f"over {comm.size} ranks is {s1 / comm.size:g}, {b1 / comm.size:g})")
+
+
 @contextlib.contextmanager
-def abort_on_error(comm: Communicator):
+def abort_on_error(comm: Communicator, collective: tuple = ()):
     """Inside the block, an exception on one rank is printed (with its rank) and stops every
-    rank through ``comm.abort``: the others would otherwise wait forever in a collective."""
+    rank through ``comm.abort``: the others would otherwise wait forever in a collective.
+    Exceptions of the ``collective`` types are raised by every rank at once (decided from
+    reduced values) and propagate normally."""
     try:
         yield
     except BaseException as e:  # noqa: BLE001 - every failure must stop the whole job
-        if comm.size <= 1 or isinstance(e, SystemExit) and not e.code:
+        if comm.size <= 1 or isinstance(e, SystemExit) and not e.code \
+                or isinstance(e, collective):
             raise
         sys.stderr.write(f"[rank {comm.rank}/{comm.size}] {type(e).__name__}: {e}; "
                          f"aborting every rank\n")
@@ -298,6 +314,10 @@ class GradientAverager:
                 flat = xp.asarray(grads[name]).reshape(-1)  # host gradients, GPU buffers: copied
                 xp.multiply(flat, weight, out=buf[start:start + size])
             self.comm.allreduce(buf)
-            back = buf if xp is np or not isinstance(grads[name], np.ndarray) else buf.get()
+            host = None
             for name, start, size in b["members"]:
-                grads[name][...] = back[start:start + size].reshape(grads[name].shape)
+                part = buf[start:start + size]
+                if xp is not np and isinstance(grads[name], np.ndarray):  # back to the host
+                    host = buf.get() if host is None else host
+                    part = host[start:start + size]
+                grads[name][...] = part.reshape(grads[name].shape)

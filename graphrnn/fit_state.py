@@ -161,16 +161,22 @@ class FitState:
             if set(carry) != want or any(v.shape[1] != batch for v in carry.values()):
                 problems.append(f"carried states {sorted(carry)} do not match chunk "
                                 f"{st.chunk} of a batch of {batch}")
+        for name, arrays in (("best", best), ("carry", carry)):
+            odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
+            if odd:
+                problems.append(f"{name} arrays {odd} do not hold real numbers")
         if problems:
             raise CheckpointError(f"checkpoint {ck.path!r} does not match this training run: "
                                   + "; ".join(problems))
+        # converted before anything changes: the load stays all or nothing
+        best_params = {k: np.array(v, dtype=params[k].dtype) for k, v in best.items()} \
+            if fit.get("has_best") else None
+        carried = {k: np.array(v, dtype=model.dtype) for k, v in carry.items()} \
+            if st.chunk else None
         ck.apply(model, optimizer, rng, scheduler)
         st.epoch = ck.epoch
         st.history = {k: list(v) for k, v in ck.history.items()}
         for k, v in history.items():
             st.history.setdefault(k, list(v))
-        if fit.get("has_best"):
-            st.best_params = {k: np.array(v, dtype=params[k].dtype) for k, v in best.items()}
-        if st.chunk:
-            st.carry = {k: np.array(v, dtype=model.dtype) for k, v in carry.items()}
+        st.best_params, st.carry = best_params, carried
         return st

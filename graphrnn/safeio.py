@@ -19,6 +19,10 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 from numpy.lib import format as npformat
 
+#: the process's umask, read once at import (reading it means setting it: not thread-safe)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 __all__ = ["deferred_interrupt", "write_npz", "NpzReader"]
 
 #: a member declaring more bytes than the deflate limit allows for its compressed size
@@ -66,8 +70,8 @@ def write_npz(path, arrays: Mapping[str, np.ndarray]) -> str:
             os.fsync(f.fileno())
         try:  # keep the mode of the file replaced (mkstemp creates 0600)
             os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        except OSError:
-            os.chmod(tmp, 0o644)
+        except OSError:  # a new file: what open() would give under the process's umask
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -101,12 +105,14 @@ class NpzReader:
         self.headers: Dict[str, Tuple[tuple, np.dtype]] = {}
         self._members: Dict[str, zipfile.ZipInfo] = {}
         try:
+            self._size = os.path.getsize(self.path)
             self._zip = zipfile.ZipFile(self.path)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             self._fail(e)
         try:
             problems = [p for info in self._zip.infolist() for p in self._header(info)]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
+                zipfile.BadZipFile, zlib.error) as e:  # (encrypted or unknown compression)
             self.close()
             self._fail(e)
         if problems:
@@ -137,7 +143,8 @@ class NpzReader:
             return [f"{name!r} holds Python objects ({dtype}), which would need pickle"]
         declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
         held = info.file_size - header
-        limit = info.compress_size * _MAX_RATIO if info.compress_type != zipfile.ZIP_STORED else held
+        packed = min(info.compress_size, self._size)  # a directory cannot claim more
+        limit = packed * _MAX_RATIO if info.compress_type != zipfile.ZIP_STORED else held
         if declared > held or declared > limit:
             return [f"{name!r} declares {shape} {dtype} ({declared} bytes) but its member "
                     f"holds {max(held, 0)} bytes"]
@@ -150,7 +157,8 @@ class NpzReader:
         try:
             with self._zip.open(self._members[name]) as f:
                 return npformat.read_array(f, allow_pickle=False)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
+                zipfile.BadZipFile, zlib.error) as e:
             self._fail(f"{name!r}: {type(e).__name__}: {e}")
 
     def close(self) -> None:

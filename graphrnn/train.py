@@ -19,7 +19,8 @@ from . import ops as F
 from .autodiff import grad_graph
 from .batches import Batches, pad_batch
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from .distributed import GradientAverager, abort_on_error, broadcast_parameters, resolve, shard
+from .distributed import (GradientAverager, abort_on_error, broadcast_parameters,
+                          check_same_data, resolve, shard)
 from .fit_state import FitState, NonFiniteLossError, check_settings
 from .ir import Graph, Node
 from .models.keys import function_key
@@ -53,7 +54,8 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         early_stopping: Optional[int] = None, checkpoint_every: Optional[int] = None,
         checkpoint_path: Optional[str] = None, resume: Optional[str] = None,
         tbptt: Optional[int] = None, progress: bool = True,
-        on_nonfinite: str = "raise", distributed=None) -> Dict[str, List[float]]:
+        on_nonfinite: str = "raise", distributed=None,
+        normalizer: str = "auto") -> Dict[str, List[float]]:
     """Train ``model`` on ``data = (inputs, targets)``; returns the history.
 
     ``inputs`` is an array ``(N, T, ...)`` or a list of ``(T_i, ...)`` sequences (padded per
@@ -83,8 +85,11 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     ``distributed=`` a :mod:`graphrnn.distributed` communicator, every rank trains on its
     shard of each global batch; gradients are all-reduced once per step and every rank
     applies the same update (rank 0's initial parameters are broadcast first).  The result
-    equals one process on the same global batches up to summation order.  Rank 0 alone
-    shows progress and writes checkpoints.  ``distributed=False`` stays in one process.
+    equals one process on the same global batches up to summation order when ``normalizer``
+    says what the loss divides by (``"steps"``: unmasked steps, ``"sequences"``: the batch,
+    ``"none"``: a sum; ``"auto"``: steps for padded per-step targets, else sequences: every
+    built-in loss's mean).  Rank 0 alone shows progress and writes checkpoints.
+    ``distributed=False`` stays in one process.
 
     History: ``loss`` and ``grad_norm`` per step (chunk, with ``tbptt``); ``epoch_loss``
     (the mean of the epoch's batch losses weighted by sequences, a batch's chunks weighted
@@ -106,6 +111,9 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     if tbptt is not None and not batches.per_step:
         raise ValueError("fit: truncated BPTT needs per-step targets")
     comm = resolve(distributed)
+    if normalizer not in ("auto", "steps", "sequences", "none"):
+        raise ValueError(f"fit: normalizer must be 'auto', 'steps', 'sequences' or 'none', "
+                         f"got {normalizer!r}")
     averager = GradientAverager(comm) if comm.size > 1 else None
     history: Dict[str, List[float]] = {"loss": [], "grad_norm": [], "epoch_loss": [],
                                        "val_loss": [], "lr": []}
@@ -113,13 +121,16 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         history[name] = []
     settings = {"n": batches.n, "batch_size": int(batch_size), "tbptt": tbptt,
                 "shuffle": bool(shuffle)}
-    if resume is not None:
-        carry = None if tbptt is None else _state_shape(model, None)
-        st = FitState.resume(resume, model, optimizer, rng, scheduler, settings, history, carry)
-        st.stopped = st.stopped and early_stopping is not None  # without it: train on
-    else:
-        st = FitState(history, rng.bit_generator.state)
-    broadcast_parameters(params, comm)  # every rank starts from rank 0's parameters
+    check_same_data(comm, batches.n, batch_size)  # else the ranks' collectives would differ
+    with abort_on_error(comm):  # one rank failing to read the checkpoint stops them all
+        if resume is not None:
+            carry = None if tbptt is None else _state_shape(model, None)
+            st = FitState.resume(resume, model, optimizer, rng, scheduler, settings, history,
+                                 carry)
+            st.stopped = st.stopped and early_stopping is not None  # without it: train on
+        else:
+            st = FitState(history, rng.bit_generator.state)
+        broadcast_parameters(params, comm)  # every rank starts from rank 0's parameters
 
     def program(target_shape, target_dtype, masked, carry, train):
         """The model's program for this kind of batch (kept on the model: a second ``fit``
@@ -170,7 +181,8 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
                 continue
             x, y, mask = split.batch(local, split.steps(idx))
             out = run(x, y, mask, train=False)
-            total += float(out["loss"]) * len(idx) * split.share(local, idx, 0, x.shape[0])
+            total += float(out["loss"]) * len(idx) * split.share(local, idx, 0, x.shape[0],
+                                                                 normalizer)
             for name, fn in (metrics or {}).items():
                 sums[name] += fn(np.array(out["output"]), y, mask) * len(local) / len(idx)
         total, *values = comm.allreduce_scalars([total, *sums.values()])
@@ -202,7 +214,7 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
                 value, carry = 0.0, st.carry
             if averager is not None:  # the global batch's gradient and loss, on every rank
                 grads[_LOSS] = np.array([value], dtype=model.dtype)
-                averager.average(grads, batches.share(local, idx, a, b))
+                averager.average(grads, batches.share(local, idx, a, b, normalizer))
                 value = float(grads.pop(_LOSS)[0])
             norm = clip_grad_norm(grads, clip_norm if clip_norm else math.inf)
             if clip_value is not None:
@@ -255,7 +267,9 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             st.epoch_rng = rng.bit_generator.state
 
     root, bar = comm.is_root, None  # rank 0 alone shows progress and writes checkpoints
-    with abort_on_error(comm):  # a rank that fails stops them all (none waits forever)
+    # a rank that fails alone stops them all (none waits forever); a non-finite loss is seen
+    # by every rank at once (it is reduced first) and is raised as it is
+    with abort_on_error(comm, collective=(NonFiniteLossError,)):
         try:
             while st.epoch < epochs and not st.stopped:
                 order = rng.permutation(batches.n) if shuffle else np.arange(batches.n)
@@ -277,7 +291,9 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
                     st.save(checkpoint_path, model, optimizer, scheduler, settings)
         except KeyboardInterrupt as e:
             e.history = st.history
-            if checkpoint_path and root:
+            if checkpoint_path and root and (comm.size == 1 or not st.chunk):
+                # (several ranks: a chunk's carried states live on every rank, so only a
+                # batch boundary can be resumed from)
                 e.checkpoint = st.save(checkpoint_path, model, optimizer, scheduler, settings)
             raise
         finally:

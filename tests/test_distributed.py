@@ -98,7 +98,7 @@ def test_nccl_on_one_gpu_reduces_broadcasts_and_averages_gradients():
         count = 0
     if count < 1:
         pytest.skip("NCCL needs a GPU")
-    from graphrnn.distributed import NCCL, broadcast_parameters
+    from graphrnn.distributed import NCCL
     comm = NCCL(Single())  # one process, one GPU: the id, the communicator, every call
     buf = cupy.arange(4, dtype=cupy.float32)
     np.testing.assert_array_equal(comm.allreduce(buf).get(), np.arange(4))
@@ -108,9 +108,6 @@ def test_nccl_on_one_gpu_reduces_broadcasts_and_averages_gradients():
     GradientAverager(comm, bucket_bytes=16).average(grads, 0.5)  # GPU and host gradients
     np.testing.assert_array_equal(grads["W"].get(), np.full((2, 3), 2.0))
     np.testing.assert_array_equal(grads["b"], np.full(3, 1.0, dtype=np.float32))
-    params = {"W": np.eye(2)}
-    broadcast_parameters(params, comm)
-    np.testing.assert_array_equal(params["W"], np.eye(2))
     with pytest.raises(TypeError, match="NCCL: no reduction for dtype bool"):
         comm.allreduce(cupy.zeros(2, dtype=bool))
 
@@ -122,7 +119,7 @@ def test_data_parallel_fit_on_two_ranks_equals_one_process(tmp_path):
     out = json.loads(done.stdout)
     assert out["size"] == 2
     for name in ("rnn-fixed-clip-steplr", "lstm-variable-cosine-validation",
-                 "lstm-variable-tbptt", "resume"):
+                 "lstm-variable-tbptt", "rnn-summed-over-time", "gru-sum", "resume"):
         diffs = out[name]
         assert all(v <= 1e-12 for k, v in diffs.items() if k != "steps"), (name, diffs)
     assert out["lstm-variable-tbptt"]["steps"] > out["lstm-variable-cosine-validation"]["steps"]
@@ -140,3 +137,24 @@ def test_the_readmes_shell_block_trains_on_two_processes():
     assert done.returncode == 0, done.stderr[-3000:]
     diff = re.search(r"largest parameter difference from one process: (\S+)", done.stdout)
     assert diff and float(diff.group(1)) < 1e-12, done.stdout
+
+
+def test_ranks_holding_different_data_are_refused_alike_before_training():
+    from graphrnn.distributed import Communicator, check_same_data
+
+    class TwoRanks(Communicator):
+        """Rank 0 of 2 whose partner holds ``other`` sequences (sums as MPI would give)."""
+        size = 2
+
+        def __init__(self, other):
+            self.other = other
+
+        def allreduce_scalars(self, values):
+            n, _, b, _ = values
+            return [n + self.other, n * n + self.other ** 2, 2 * b, 2 * b * b]
+
+    check_same_data(TwoRanks(10), 10, 4)  # equal: nothing to say
+    with pytest.raises(ValueError, match=r"every rank must hold the same data and batch_size "
+                                         r"\(rank 0 has 10 sequences, batch_size=4; the mean "
+                                         r"over 2 ranks is 15"):
+        check_same_data(TwoRanks(20), 10, 4)

@@ -263,3 +263,22 @@ def test_every_promise_in_docs_reliability_names_tests_that_exist():
             current = path or current
             assert current and re.search(rf"^def {name}\(", (root / current).read_text(),
                                          re.M), f"{current}::{name} does not exist"
+
+
+def test_anomaly_mode_follows_the_bad_output_back_past_values_a_where_discarded():
+    x, y = gr.input("x", (3,), F64), gr.input("y", (3,), F64)
+    graph = gr.Graph({"z": gr.where(x > 0.0, gr.log(x), 0.0) + gr.exp(y)})
+    feeds = {"x": np.array([1.0, 0.0, 2.0]), "y": np.array([0.0, 0.0, 1000.0])}
+    with np.errstate(all="ignore"), gr.detect_anomaly():
+        for run in (lambda: gr.evaluate(graph, feeds), lambda: gr.compile(graph)(feeds)):
+            with pytest.raises(AnomalyError, match=r"first non-finite value: exp") as info:
+                run()
+            assert "log" not in str(info.value).split("first non-finite value:")[1]
+
+
+def test_anomaly_mode_still_raises_for_a_program_that_keeps_no_graph():
+    x = gr.input("x", (2,), F64)
+    program = gr.Program(gr.Graph({"y": gr.log(x)}), keep_graph=False)
+    with np.errstate(all="ignore"), gr.detect_anomaly(), pytest.raises(
+            AnomalyError, match=r"output 'y' is not finite .*keeps no graph"):
+        program({"x": np.array([1.0, 0.0])})

@@ -831,3 +831,26 @@ def test_a_good_checkpoint_of_the_catalogue_loads():
                 (CM2.state_dict(), CO2.state_dict(), CS2.state_dict(), CR2.bit_generator.state))
     assert not same(state(), {"model": CM2.state_dict(), "optim": CO2.state_dict(),
                               "sched": CS2.state_dict(), "rng": CR2.bit_generator.state})
+
+
+def test_resume_refuses_best_weights_that_are_not_numbers_before_changing_anything(tmp_path):
+    x, y = moving_sum_data(16, 6)
+    path = str(tmp_path / "ck.npz")
+    model = Elman(1, 3, 1, dtype=F64, seed=0)
+    gr.fit(model, (x, y), mse, Adam(model.parameters(), lr=0.01), epochs=2, batch_size=8,
+           early_stopping=5, checkpoint_every=1, checkpoint_path=path, progress=False)
+    with np.load(path, allow_pickle=False) as f:
+        members = {k: f[k] for k in f.files}
+    best = [k for k in members if k.startswith("fit.best.")]
+    assert best
+    for k in best:
+        members[k] = np.full(members[k].shape, "x", dtype="U1")
+    np.savez(path, **members)
+    fresh = Elman(1, 3, 1, dtype=F64, seed=7)
+    opt = Adam(fresh.parameters(), lr=0.01)
+    before = fresh.state_dict()
+    with pytest.raises(CheckpointError, match=r"best arrays \[.*\] do not hold real numbers"):
+        gr.fit(fresh, (x, y), mse, opt, epochs=3, batch_size=8, early_stopping=5,
+               resume=path, progress=False)
+    assert all(np.array_equal(before[k], v) for k, v in fresh.state_dict().items())
+    assert opt.steps == 0

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from ..anomaly import anomaly_enabled, check_outputs
+from ..anomaly import anomaly_enabled, check_outputs, detect_anomaly
 from ..backends import Backend, get_backend
 from ..evaluate import bind_values
 from ..ir import Graph, compact_intern, gc_paused
@@ -206,6 +206,9 @@ class GenericProgram:
         if inputs is not None:
             inputs = {k: v for k, v in inputs.items()
                       if k in sig.inputs or k not in (self._known[0] or sig.inputs)}
+        if anomaly_enabled():  # checked by __call__ against the graph built at this length
+            with detect_anomaly(False):
+                return program(inputs, params, dims, copy)
         return program(inputs, params, dims, copy)
 
     def _run(self, sampled: Sampled, values, env, copy):

@@ -53,6 +53,7 @@ class Module:
         self._params: Dict[str, np.ndarray] = {}
         self._children: Dict[str, "Module"] = {}
         self._programs: "OrderedDict[tuple, object]" = OrderedDict()
+        self._tokens = False  # whether calls check token ids (see token_inputs)
         #: optimization level of the programs a call compiles (O0 runs the graph as written)
         self.opt_level = "O2"
         #: backend the programs run on ("cupy": parameters are copied to the GPU per call and
@@ -184,6 +185,13 @@ class Module:
         ``build``: a function of the sequence length(s) (``lambda T: self.graph(T)``, one
         program for every length) or of nothing (a graph of fixed shape)."""
         key = (self.backend, self.opt_level) + tuple(key)  # changing either compiles anew
+        program = self._programs.get(key)  # a hit takes no lock: calls never wait on compiles
+        if program is not None:
+            try:
+                self._programs.move_to_end(key)  # least recently used goes first
+            except KeyError:  # another thread evicted it just now: it still runs
+                pass
+            return program if not self._tokens else _Checked(program, self)
         with _COMPILING:  # threads share the cache (each program keeps buffers per thread)
             program = self._programs.get(key)
             if program is None:
@@ -196,7 +204,8 @@ class Module:
                     self._programs.popitem(last=False)
             else:
                 self._programs.move_to_end(key)
-            return program if not self.token_inputs() else _Checked(program, self)
+            self._tokens = bool(self.token_inputs())
+            return program if not self._tokens else _Checked(program, self)
 
     # ------------------------------------------------------------ what calls are given
     def token_inputs(self) -> Dict[str, int]:
@@ -265,6 +274,10 @@ class Module:
         out = self.run(("loss", function_key(loss_fn)) + tuple(key), build, feeds)
         return out["loss"], {k[len(_GRAD):]: v for k, v in out.items() if k.startswith(_GRAD)}
 
+    def extra_repr(self) -> str:
+        """What ``repr`` shows between the parentheses (sizes, options)."""
+        return ""
+
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
 
@@ -284,6 +297,3 @@ class _Checked:
 
     def __getattr__(self, name):
         return getattr(self.program, name)
-
-    def extra_repr(self) -> str:
-        return ""

@@ -10,8 +10,8 @@ import numpy as np
 
 import graphrnn as gr
 from graphrnn.distributed import from_environment
-from graphrnn.losses import squared_error
-from graphrnn.models import LSTM, RNN
+from graphrnn.losses import sequence_loss, squared_error
+from graphrnn.models import GRU, LSTM, RNN
 from graphrnn.optim import SGD, Adam, CosineLR, StepLR
 
 comm = from_environment()
@@ -27,13 +27,21 @@ def masked(out, y, mask):
     return squared_error(out["output"], y, mask=mask)
 
 
-def run(cls, data, distributed, epochs, opt="adam", sched=None, **kw):
+def summed_over_time(out, y, mask):  # the mean over sequences of their summed losses
+    return sequence_loss(gr.sum(gr.square(out["output"] - y), axis=2), mask, over_time="sum")
+
+
+def summed(out, y, mask):  # a plain sum over every real entry
+    return squared_error(out["output"], y, mask=mask, reduction="sum")
+
+
+def run(cls, data, distributed, epochs, opt="adam", sched=None, loss=masked, **kw):
     model = cls(2, 3, dtype=F64, seed=1)
     optimizer = (Adam(model.parameters(), lr=0.05) if opt == "adam"
                  else SGD(model.parameters(), lr=0.1, momentum=0.9))
     scheduler = {"step": lambda: StepLR(optimizer, step_size=1, gamma=0.5),
                  "cosine": lambda: CosineLR(optimizer, t_max=3)}.get(sched, lambda: None)()
-    hist = gr.fit(model, data, masked, optimizer, epochs=epochs, seed=3, progress=False,
+    hist = gr.fit(model, data, loss, optimizer, epochs=epochs, seed=3, progress=False,
                   scheduler=scheduler, distributed=distributed, **kw)
     return model, hist
 
@@ -45,6 +53,11 @@ CONFIGS = {
         batch_size=6, clip_value=0.1, sched="cosine", validation=VALID,
         metrics={"mse": lambda o, y, m: float(np.mean((o - y) ** 2))})),
     "lstm-variable-tbptt": (LSTM, VARIABLE, dict(batch_size=5, tbptt=4, opt="sgd")),
+    # losses that do not average over unmasked steps say what they divide by
+    "rnn-summed-over-time": (RNN, VARIABLE, dict(batch_size=8, loss=summed_over_time,
+                                                  normalizer="sequences", clip_norm=1.0)),
+    "gru-sum": (GRU, VARIABLE, dict(batch_size=8, loss=summed, normalizer="none",
+                                    opt="sgd", validation=VALID)),
 }
 
 report = {"size": comm.size}
