@@ -53,15 +53,16 @@ setup() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "installing graphrnn and its dev dependencies into $VENV"
         "$PY" -m pip install -q --upgrade pip >&2 || true
-        "$PY" -m pip install -q -e '.[dev]' >&2
-        # MPI (mpi4py and the mpich wheel, with its mpiexec) for data-parallel training and
-        # its tests; where no wheel fits this platform, those tests skip
-        "$PY" -m pip install -q -e '.[mpi]' >&2 ||
-            say "mpi4py/mpich unavailable: the distributed tests will skip"
-        "$PY" -m pip install -q -e '.[music]' >&2 ||
-            say "mido unavailable: examples/music.py writes no MIDI file, its check skips"
-        "$PY" -m pip install -q -e '.[plots]' >&2 ||
-            say "matplotlib unavailable: plots are skipped (diagrams still work)"
+        # the optional extras the demo and the tests use: MPI (mpi4py and the mpich wheel,
+        # with its mpiexec), MIDI (mido) and plots (matplotlib); in one install when every
+        # wheel fits this platform, else one by one (what is missing makes its tests skip)
+        if ! "$PY" -m pip install -q -e '.[dev,mpi,music,plots]' >&2; then
+            "$PY" -m pip install -q -e '.[dev]' >&2
+            for extra in mpi music plots; do
+                "$PY" -m pip install -q -e ".[$extra]" >&2 ||
+                    say "the [$extra] extra is unavailable here: its tests will skip"
+            done
+        fi
         echo "$want" > "$stamp"
     fi
     # PyTorch is only a reference for the comparison tests (they skip without it). CI, or
