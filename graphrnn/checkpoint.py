@@ -96,7 +96,8 @@ def _fits(shape, want):
     return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
 
 
-def _is_int(v):
+def is_int(v) -> bool:
+    """An integer read from JSON metadata (``True``/``False`` are not)."""
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
@@ -107,9 +108,9 @@ def _check_meta(meta) -> list:
     known = {"format", "epoch", "history", "rng", "optimizer", "scheduler", "fit"}
     problems = [f"unexpected meta[{k!r}]" for k in meta if k not in known]
     fmt = meta.get("format", 1)
-    if not _is_int(fmt) or not 1 <= fmt <= FORMAT:
+    if not is_int(fmt) or not 1 <= fmt <= FORMAT:
         problems.append(f"meta['format'] must be 1..{FORMAT}, got {fmt!r}")
-    if not _is_int(meta.get("epoch")) or meta["epoch"] < 0:
+    if not is_int(meta.get("epoch")) or meta["epoch"] < 0:
         problems.append(f"meta['epoch'] must be an integer >= 0, got {meta.get('epoch')!r}")
     history = meta.get("history")
     if not isinstance(history, dict):

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, is_int, read_checkpoint, save_checkpoint
 from .optim import Optimizer, number
 from .schedulers import Scheduler
 
@@ -85,7 +85,7 @@ def _real(v):
 
 
 def _int(v, low=0):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+    return is_int(v) and v >= low
 
 
 class FitState:

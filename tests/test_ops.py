@@ -23,6 +23,19 @@ def case(*names):
     return deco
 
 
+def case_graph(opname, data):
+    """An op's property-test case drawn from ``data`` as a one-output graph:
+    ``(values, out node, graph, inputs, params, reference function)``; parameters are 1.5."""
+    values, build, ref = CASES[opname](data)
+    nodes = {k: gr.input(k, v.shape, v.dtype) for k, v in values.items()}
+    out = build(nodes)
+    graph = gr.Graph({"out": out})
+    assert opname in graph.op_counts(), f"{opname} not in {graph.op_counts()}"
+    params = {k: np.full(n.shape, 1.5) for k, n in graph.params.items()}
+    inputs = {k: v for k, v in values.items() if k in graph.inputs}
+    return values, out, graph, inputs, params, ref
+
+
 def sp(a):
     """A numerically safe positive array from any array."""
     return a * a + 0.5
@@ -285,13 +298,7 @@ def test_every_registered_op_has_a_case():
 @pytest.mark.parametrize("opname", sorted(CASES))
 @given(data=st.data())
 def test_op_forward_matches_numpy_and_vjp_matches_finite_differences(opname, data):
-    values, build, ref = CASES[opname](data)
-    nodes = {k: gr.input(k, v.shape, v.dtype) for k, v in values.items()}
-    out = build(nodes)
-    graph = gr.Graph({"out": out})
-    assert opname in graph.op_counts(), f"{opname} not in {graph.op_counts()}"
-    params = {k: np.full(n.shape, 1.5) for k, n in graph.params.items()}
-    inputs = {k: v for k, v in values.items() if k in graph.inputs}
+    values, out, graph, inputs, params, ref = case_graph(opname, data)
     got = gr.evaluate(graph, inputs, params)["out"]
     want = np.asarray(ref(values))
     assert got.shape == want.shape and got.dtype == out.dtype

@@ -18,7 +18,7 @@ from graphrnn.models import GRU, LSTM, RNN
 
 from .catalogue import Bad, check, ids
 from .helpers import INTERPRETED, grad_of_all, training_step
-from .test_ops import CASES
+from .test_ops import CASES, case_graph
 
 F32, F64 = np.float32, np.float64
 needs_cxx = pytest.mark.skipif(shutil.which("c++") is None and shutil.which("nvcc") is None,
@@ -424,13 +424,7 @@ PATHS = {"O0": dict(level="O0"), "O2": dict(level="O2"),
 @settings(max_examples=3)
 @given(data=st.data())
 def test_every_op_compiles_on_every_path_like_the_evaluator(opname, data):
-    values, build, _ = CASES[opname](data)
-    nodes = {k: gr.input(k, v.shape, v.dtype) for k, v in values.items()}
-    out = build(nodes)
-    graph = gr.Graph({"out": out})
-    assert opname in graph.op_counts()
-    params = {k: np.full(n.shape, 1.5) for k, n in graph.params.items()}
-    inputs = {k: v for k, v in values.items() if k in graph.inputs}
+    _, _, graph, inputs, params, _ = case_graph(opname, data)
     want = gr.evaluate(graph, inputs, params)["out"]
     for path, options in PATHS.items():
         got = gr.compile(graph, **options)(inputs, params)["out"]

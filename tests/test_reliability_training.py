@@ -563,14 +563,7 @@ def ck(edit=None, meta=None, raw=None, **meta_changes):
         m.update(meta_changes)
         new = meta if meta is not None else m
         arrays["meta"] = np.array(new if isinstance(new, str) else json.dumps(new))
-        if edit is not None:
-            edit(arrays)
-        path = _DIR["path"] / "case.npz"
-        if raw is not None:
-            path.write_bytes(raw(arrays))
-        else:
-            np.savez(path, **arrays)
-        return path
+        return _save_case(arrays, "case.npz", edit, raw)
     return write
 
 
@@ -689,18 +682,21 @@ CHECKPOINT_CASES = [
 ]
 
 
+def _save_case(arrays, name, edit=None, raw=None):
+    """``arrays`` after ``edit``, written as ``name`` (``raw(arrays)`` gives the bytes when
+    the file must be broken below the ``.npz`` level); returns the path."""
+    if edit is not None:
+        edit(arrays)
+    path = _DIR["path"] / name
+    if raw is not None:
+        path.write_bytes(raw(arrays))
+    else:
+        np.savez(path, **arrays)
+    return path
+
+
 def _params_file(edit=None, raw=None):
-    def write():
-        arrays = CM2.state_dict()
-        if edit is not None:
-            edit(arrays)
-        path = _DIR["path"] / "params.npz"
-        if raw is not None:
-            path.write_bytes(raw(arrays))
-        else:
-            np.savez(path, **arrays)
-        return path
-    return lambda: CM.load(write())
+    return lambda: CM.load(_save_case(CM2.state_dict(), "params.npz", edit, raw))
 
 
 S = StateDictError

@@ -23,7 +23,7 @@ import numpy as np
 from ..anomaly import anomaly_enabled, check_outputs, detect_anomaly
 from ..backends import Backend, get_backend
 from ..evaluate import bind_values
-from ..ir import Graph, compact_intern, gc_paused
+from ..ir import Graph, gc_paused
 from ..shapes import ShapeError
 from .fusion import kernels_source
 from .generalize import GeneralizeError
@@ -213,13 +213,7 @@ class GenericProgram:
 
     def _run(self, sampled: Sampled, values, env, copy):
         compiled = sampled.compiled
-        key = tuple(sorted(env.items()))
-        plans = self._local.plans
-        plan = plans.get(key)
-        if plan is None:
-            compact_intern()
-            plan = compiled.make_plan(env)
-            plans.put(key, plan)
+        key, plan = self._local.plan(env, compiled)
         if self.cuda_graph:
             outs = replay(self.backend, self._local.replays, key, compiled.function, plan, values,
                           compiled.function.name)

@@ -8,7 +8,7 @@ from typing import Dict, List, Mapping, Optional
 from ..anomaly import anomaly_enabled, check_outputs
 from ..backends import Backend, get_backend
 from ..evaluate import bind_values
-from ..ir import Graph, compact_intern, gc_paused
+from ..ir import Graph, gc_paused
 from ..passes import optimize
 from .fusion import FusedKernel, kernels_source
 from .kernels import fuse
@@ -118,16 +118,6 @@ class Program:
         """How many loops the generated code has (0: straight-line)."""
         return self._compiled.loops
 
-    def _plan(self, env: Dict[str, int]):
-        key = tuple(sorted(env.items()))
-        plans = self._local.plans
-        plan = plans.get(key)
-        if plan is None:
-            compact_intern()  # the graph that was compiled is usually gone by the first call
-            plan = self._compiled.make_plan(env)
-            plans.put(key, plan)
-        return plan
-
     def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
                  dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
         """Run the program; inputs and parameters are checked like :func:`graphrnn.evaluate`."""
@@ -142,10 +132,10 @@ class Program:
         return outs
 
     def _run(self, values, env, copy):
-        plan = self._plan(env)
+        key, plan = self._local.plan(env, self._compiled)
         if self.cuda_graph:
-            outs = replay(self.backend, self._local.replays, tuple(sorted(env.items())),
-                          self._compiled.function, plan, values, self.graph.name)
+            outs = replay(self.backend, self._local.replays, key, self._compiled.function, plan,
+                          values, self.graph.name)
         else:
             outs = run(self._compiled.function, plan, values, self.graph.name)
         if copy:

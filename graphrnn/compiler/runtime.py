@@ -14,6 +14,7 @@ from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..evaluate import EvaluationError
+from ..ir import compact_intern
 from .dims import Poly, evaluate
 from .render import Rendered
 
@@ -170,6 +171,17 @@ class ThreadPlans(threading.local):
     def __init__(self, size: int):
         self.plans = PlanCache(size)
         self.replays = PlanCache(size)
+
+    def plan(self, env: Mapping[str, int], compiled):
+        """``(key, plan)`` of this thread for the binding ``env``: made by
+        ``compiled.make_plan`` on first use, then kept."""
+        key = tuple(sorted(env.items()))
+        plan = self.plans.get(key)
+        if plan is None:
+            compact_intern()  # the graph that was compiled is usually gone by the first call
+            plan = compiled.make_plan(env)
+            self.plans.put(key, plan)
+        return key, plan
 
 
 def unalias(values: dict, owned: frozenset) -> None:
