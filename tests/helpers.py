@@ -3,7 +3,7 @@
 import numpy as np
 
 import graphrnn as gr
-from graphrnn.backends import Backend
+from graphrnn.runtime.backends import Backend
 
 
 def grad_of_all(graph):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import graphrnn as gr
-from graphrnn.cli import main
+from graphrnn.app.cli import main
 
 
 def test_demo_trains_checks_and_reports(tmp_path, capsys):

@@ -114,7 +114,7 @@ def test_program_checks_inputs_like_the_evaluator():
 
 
 def test_long_programs_are_split_into_parts_with_the_same_results(monkeypatch):
-    from graphrnn.compiler import runtime
+    from graphrnn.compiler import function as runtime
 
     monkeypatch.setattr(runtime, "PART_LINES", 7)
     g = lstm_recurrence(2, 3, dtype=F64).unroll(5)

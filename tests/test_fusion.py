@@ -10,8 +10,8 @@ from hypothesis import given, note
 
 import graphrnn as gr
 
-from graphrnn.backends import cupy_backend
-from graphrnn.backends.cuda_host import compile_source
+from graphrnn.runtime.backends import cupy_backend
+from graphrnn.runtime.backends.cuda_host import compile_source
 from graphrnn.compiler.fusion import FusedKernel, fusable, kernels_source, plan_fusion
 from graphrnn.models import GRU, LSTM, RNN
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
-from graphrnn.ops import Op, apply
-from graphrnn.ops.elementwise import mul
+from graphrnn.core.ops import Op, apply
+from graphrnn.core.ops.elementwise import mul
 
 F64 = np.float64
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
-from graphrnn.shapes import ShapeError, Sym, bind, resolve
+from graphrnn.core.shapes import ShapeError, Sym, bind, resolve
 
 F64 = np.float64
 

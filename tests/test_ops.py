@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import graphrnn as gr
-from graphrnn.ops import apply
+from graphrnn.core.ops import apply
 
 from .strategies import F64, arrays, away_from_zero, distinct, shapes
 

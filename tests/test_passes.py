@@ -8,7 +8,7 @@ from hypothesis import given, note
 import graphrnn as gr
 from graphrnn.catalog import lstm_recurrence
 from graphrnn.models import GRU, LSTM
-from graphrnn.passes import LEVELS, PASSES, checkpoint, optimize
+from graphrnn.transforms.passes import LEVELS, PASSES, checkpoint, optimize
 
 from .strategies import F64, expression_dags, recurrences
 

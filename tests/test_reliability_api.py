@@ -14,7 +14,7 @@ import graphrnn as gr
 import visualize
 from graphrnn import Recurrence, RecurrenceError, ShapeError, t
 from graphrnn.catalog import lstm_recurrence, moving_sum_recurrence
-from graphrnn.cli import main
+from graphrnn.app.cli import main
 from graphrnn.losses import cross_entropy
 from graphrnn.models import (GRU, LSTM, RNN, Autonomous, Elman, Embedding, Jordan, LanguageModel,
                              Linear, Readout, Seq2Seq, TokenError)
@@ -565,7 +565,7 @@ def test_runaway_unrolling_and_rendering_are_refused_at_once(monkeypatch):
     # below the limit, or with the limit raised, unrolling proceeds
     assert len(moving_sum_recurrence().unroll(20, max_nodes=200).nodes) > 100
     # a model's compiled program runs lengths beyond what unrolling allows (here made small)
-    monkeypatch.setattr(sys.modules["graphrnn.unroll"], "MAX_NODES", 400)
+    monkeypatch.setattr(sys.modules["graphrnn.frontend.unroll"], "MAX_NODES", 400)
     model = Elman(1, 2, 1, dtype=F64, seed=0)
     with pytest.raises(RecurrenceError, match=r"unrolling 500 steps .* more than max_nodes=400"):
         model.graph(500)

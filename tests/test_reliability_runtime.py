@@ -8,7 +8,7 @@ import pytest
 
 import graphrnn as gr
 from graphrnn import AnomalyError, InputError, ShapeError
-from graphrnn.ir import meta_scope
+from graphrnn.core.ir import meta_scope
 from graphrnn.models import GRU, LSTM
 
 from .catalogue import Bad, check, ids
@@ -243,7 +243,7 @@ def test_bad_program_calls_are_refused_naming_the_culprit(case):
     before = {k: v.copy() for k, v in P.items()}
     check(case)
     assert all(np.array_equal(before[k], P[k]) for k in P)  # values given are never changed
-    from graphrnn.anomaly import anomaly_enabled
+    from graphrnn.runtime.anomaly import anomaly_enabled
     assert not anomaly_enabled()  # the mode is restored when its block raises
 
 

@@ -26,7 +26,7 @@ import pytest
 from numpy.lib import format as npformat
 
 import graphrnn as gr
-import graphrnn.safeio as safeio
+import graphrnn.core.safeio as safeio
 from graphrnn.losses import squared_error
 from graphrnn.models import RNN, Elman, Readout, StateDictError
 from graphrnn.optim import SGD, Adam, AdamW, CosineLR, StepLR

@@ -8,7 +8,7 @@ import pytest
 
 import graphrnn as gr
 import visualize
-from graphrnn.cli import main
+from graphrnn.app.cli import main
 from graphrnn.catalog import BUILTIN_NAMES, EXACT, builtin_recurrence, lstm_recurrence, \
     moving_sum_recurrence
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import graphviz
 
-from graphrnn.ir import Graph, toposort
+from graphrnn.core.ir import Graph, toposort
 
 from .style import ADDED, CLUSTER, REMOVED
 from .unrolled import draw_graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import graphviz
 
-from graphrnn.recurrence import Recurrence
+from graphrnn.frontend.recurrence import Recurrence
 
 from .style import CLUSTER, DEFINES_EDGE, DELAY_EDGE, EDGE, GRAPH, NODE, ROLE, text
 

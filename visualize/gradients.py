@@ -10,8 +10,8 @@ import graphviz
 import numpy as np
 
 import graphrnn as gr
-from graphrnn.autodiff import adjoints
-from graphrnn.ir import Graph
+from graphrnn.transforms.autodiff import adjoints
+from graphrnn.core.ir import Graph
 
 from .style import CLUSTER, NONFINITE, ZERO, scale_colour, text
 from .unrolled import draw_graph

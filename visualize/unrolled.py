@@ -10,8 +10,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import graphviz
 
-from graphrnn.ir import Graph, Node, dtype_name
-from graphrnn.shapes import format_shape
+from graphrnn.core.ir import Graph, Node, dtype_name
+from graphrnn.core.shapes import format_shape
 
 from .style import (CLUSTER, EDGE, GRAPH, GRAPH_OUTPUT, MAX_DRAWN_STEPS, NODE, ROLE, role_of,
                     text)

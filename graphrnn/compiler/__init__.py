@@ -12,7 +12,7 @@
 
 from typing import Callable, Union
 
-from ..ir import Graph
+from ..core.ir import Graph
 from .generic import GenericProgram
 from .program import Program
 from .schedule import schedule

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from ..ir import Node
+from ..core.ir import Node
 from .order import canonical_order
 from .rolled import AGGREGATES, MIN_RUN, BodyOp, Item, Loop, Rolled, RollError
 from .steps import relative_attrs

@@ -1,6 +1,6 @@
 """Symbolic sizes and indices of generic programs: integer polynomials over named symbols.
 
-A graph's shapes are concrete except for the batch ``B`` (a :class:`~graphrnn.shapes.Sym`).
+A graph's shapes are concrete except for the batch ``B`` (a :class:`~graphrnn.core.shapes.Sym`).
 A program generic in the sequence length also has sizes such as ``T``, ``T - 1``, ``T*B``
 or ``(T - 1)*B``, indices such as ``x[t - 1]`` (``t`` the loop variable) and loop bounds
 such as ``range(2, T)``.  :class:`Poly` is one such expression: a sum of integer multiples
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Mapping, Sequence, Tuple, Union
 
-from ..shapes import Sym
+from ..core.shapes import Sym
 
 __all__ = ["Poly", "as_poly", "evaluate", "fit", "render", "dim_of"]
 

@@ -4,7 +4,7 @@ their planned buffers, stacks and concats that are views of stored steps)."""
 
 from __future__ import annotations
 
-from ..ops.activations import EXP_LIMIT
+from ..core.ops.activations import EXP_LIMIT
 from .dims import as_poly, render as expr
 from .lower import Instr
 from .memory import UFUNC

@@ -25,9 +25,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..ir import Node
-from ..ops.activations import EXP_LIMIT
-from ..passes.rewrite import constant_value
+from ..core.ir import Node
+from ..core.ops.activations import EXP_LIMIT
+from ..transforms.passes.rewrite import constant_value
 
 __all__ = ["FusedKernel", "plan_fusion", "fusable", "C_TYPES", "kernels_source"]
 

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ..shapes import Sym
+from ..core.shapes import Sym
 from .dims import Poly, fit
 from .rolled import BodyOp, Item, Loop, Rolled
 

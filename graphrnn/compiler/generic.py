@@ -20,18 +20,18 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from ..anomaly import anomaly_enabled, check_outputs, detect_anomaly
-from ..backends import Backend, get_backend
-from ..evaluate import bind_values
-from ..ir import Graph, gc_paused
-from ..shapes import ShapeError
+from ..runtime.anomaly import anomaly_enabled, check_outputs, detect_anomaly
+from ..runtime.backends import Backend, get_backend
+from ..runtime.evaluate import bind_values
+from ..core.ir import Graph, gc_paused
+from ..core.shapes import ShapeError
 from .fusion import kernels_source
 from .generalize import GeneralizeError
 from .lower import T_VAR
 from .memory import PlanError
 from .program import Program
 from .rolled import RollError
-from .runtime import ThreadPlans, replay, run
+from .function import ThreadPlans, replay, run
 from .samples import Sampled, compile_sampled, known_leaves
 
 __all__ = ["GenericProgram", "length_symbols"]

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 import networkx as nx
 
-from ..ir import Graph, Node
+from ..core.ir import Graph, Node
 from .building import build
 from .rolled import MIN_RUN, RollError, Rolled
 from .steps import StepInfo, analyze
@@ -38,7 +38,7 @@ VIEWS = ("index", "reshape", "transpose", "broadcast_to")
 def roll(graph: Graph, record: Optional[dict] = None) -> Rolled:
     """``graph`` as straight code and loops (see the module docstring); RollError when the
     graph has no usable loop structure.  ``record`` is the metadata of the build that made
-    it (:func:`graphrnn.ir.record_meta`)."""
+    it (:func:`graphrnn.core.ir.record_meta`)."""
     info = analyze(graph, record)
     if info.twins:
         raise RollError(f"{info.twins} nodes share a class with another node of their step")

@@ -15,7 +15,7 @@ import heapq
 import re
 from typing import Callable, Iterable, List
 
-from ..ir import Node
+from ..core.ir import Node
 from .rolled import RollError
 from .steps import relative_attrs
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Mapping, Optional
 
-from ..anomaly import anomaly_enabled, check_outputs
-from ..backends import Backend, get_backend
-from ..evaluate import bind_values
-from ..ir import Graph, gc_paused
-from ..passes import optimize
+from ..runtime.anomaly import anomaly_enabled, check_outputs
+from ..runtime.backends import Backend, get_backend
+from ..runtime.evaluate import bind_values
+from ..core.ir import Graph, gc_paused
+from ..transforms.passes import optimize
 from .fusion import FusedKernel, kernels_source
 from .kernels import fuse
 from .loops import roll
@@ -17,7 +17,7 @@ from .rolled import RollError, straight
 from .lower import Code, lower
 from .memory import plan_memory
 from .render import render_program
-from .runtime import ThreadPlans, assemble, make_plan, replay, run
+from .function import ThreadPlans, assemble, make_plan, replay, run
 from .schedule import schedule
 
 __all__ = ["Program", "build_code", "Signature"]
@@ -120,7 +120,7 @@ class Program:
 
     def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
                  dims: Optional[Mapping[str, int]] = None, copy: bool = True) -> Dict[str, object]:
-        """Run the program; inputs and parameters are checked like :func:`graphrnn.evaluate`."""
+        """Run the program; inputs and parameters are checked like :func:`graphrnn.runtime.evaluate`."""
         # checked against the graph as written: passes may drop leaves (a weight that only
         # multiplies a zero initial state), but the call signature stays the same
         values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)

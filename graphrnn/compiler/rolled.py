@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from ..ir import Graph, Node
+from ..core.ir import Graph, Node
 
 __all__ = ["Rolled", "Loop", "Item", "BodyOp", "straight", "RollError", "MIN_RUN",
            "AGGREGATES"]

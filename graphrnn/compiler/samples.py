@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Sequence
 
-from ..ir import Graph, record_meta
-from ..passes import optimize
-from ..shapes import Sym
+from ..core.ir import Graph, record_meta
+from ..transforms.passes import optimize
+from ..core.shapes import Sym
 from .dims import fit
 from .generalize import GeneralizeError, generalize
 from .loops import roll

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from ..ir import Graph, Node
+from ..core.ir import Graph, Node
 
 __all__ = ["schedule"]
 

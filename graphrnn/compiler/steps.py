@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from ..ir import Graph, Node
+from ..core.ir import Graph, Node
 
 __all__ = ["StepInfo", "time_coordinates", "classify", "analyze", "time_key_axes",
            "relative_attrs"]
@@ -59,7 +59,7 @@ class StepInfo:
 
 
 class _Meta:
-    """A node's step and name: from a record of this build (:func:`graphrnn.ir.record_meta`)
+    """A node's step and name: from a record of this build (:func:`graphrnn.core.ir.record_meta`)
     when there is one, else from the node."""
 
     def __init__(self, record: Optional[dict]):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from .. import ops as F
-from ..ir import Node
-from ..recurrence import Recurrence, t
+from ..core import ops as F
+from ..core.ir import Node
+from ..frontend.recurrence import Recurrence, t
 
 __all__ = ["CELLS", "elman_cell", "lstm_cell", "gru_cell"]
 

@@ -9,10 +9,10 @@ from typing import Optional
 
 import numpy as np
 
-from .. import ops as F
-from ..ir import Graph
-from ..recurrence import Recurrence, t
-from ..shapes import B
+from ..core import ops as F
+from ..core.ir import Graph
+from ..frontend.recurrence import Recurrence, t
+from ..core.shapes import B
 from .checks import check_size
 from .jordan import _act
 from .module import Module

@@ -12,9 +12,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .. import ops as F
-from ..ir import Graph, Node
-from ..shapes import B
+from ..core import ops as F
+from ..core.ir import Graph, Node
+from ..core.shapes import B
 from .checks import check_size, check_tokens
 from .layers import Embedding, Linear
 from .module import Module
@@ -148,7 +148,7 @@ class LanguageModel(Module):
         """``prompt`` (a non-empty sequence of token ids) continued by ``length`` sampled tokens.
 
         ``temperature=0`` is greedy; ``top_k`` keeps the k most likely tokens; seeded."""
-        from ..sampling import check_sampling, sample_next
+        from .sampling import check_sampling, sample_next
 
         shape = np.shape(prompt)
         if len(shape) != 1 or shape[0] == 0:

@@ -7,10 +7,10 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .. import ops as F
-from ..ir import Graph, Node
-from ..recurrence import Recurrence, t
-from ..shapes import B
+from ..core import ops as F
+from ..core.ir import Graph, Node
+from ..frontend.recurrence import Recurrence, t
+from ..core.shapes import B
 from .checks import check_size
 from .module import Module
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from .. import ops as F
-from ..ir import Node
+from ..core import ops as F
+from ..core.ir import Node
 from .checks import check_size, check_tokens
 from .module import Module
 

@@ -18,11 +18,11 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .. import ops as F
-from ..autodiff import grad_graph
+from ..core import ops as F
+from ..transforms.autodiff import grad_graph
 from ..compiler import GenericProgram, Program
-from ..ir import Graph, Node
-from ..safeio import NpzReader, deferred_interrupt, write_npz
+from ..core.ir import Graph, Node
+from ..core.safeio import NpzReader, deferred_interrupt, write_npz
 from .keys import function_key
 from .checks import check_tokens
 

@@ -15,10 +15,10 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .. import ops as F
-from ..ir import Graph, Node
-from ..recurrence import Recurrence
-from ..shapes import B, Sym, format_shape
+from ..core import ops as F
+from ..core.ir import Graph, Node
+from ..frontend.recurrence import Recurrence
+from ..core.shapes import B, Sym, format_shape
 from .cells import CELLS
 from .checks import check_size
 from .module import Module

@@ -11,9 +11,9 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .. import ops as F
-from ..ir import Graph, Node
-from ..shapes import B
+from ..core import ops as F
+from ..core.ir import Graph, Node
+from ..core.shapes import B
 from .checks import check_size, check_tokens
 from .layers import Embedding, Linear
 from .module import Module
@@ -140,7 +140,7 @@ class Seq2Seq(Module):
         ``L <= max_len``.  Continuous outputs (no target embedding): ``start`` is the first
         input vector and each output becomes the next input; returns ``(max_len, B, out)``.
         """
-        from ..sampling import check_sampling
+        from .sampling import check_sampling
 
         src = self._as(src, self.src_embedding, "src")
         if src.ndim != (2 if self.src_embedding is not None else 3):

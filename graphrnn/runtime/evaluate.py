@@ -1,0 +1,176 @@
+"""The reference executor: runs a Graph node by node with each op's kernel.
+
+An :class:`Evaluator` plans once (order, argument slots, last uses, static
+attributes) and then each call only binds inputs, runs kernels and frees values
+after their last use.  It is the semantics the optimizing compiler must match.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .anomaly import anomaly_enabled, check_outputs
+from .backends import get_backend
+from ..core.ir import Graph, Node, dtype_name
+from ..core.shapes import ShapeError, bind, format_shape, is_concrete, resolve
+
+__all__ = ["Evaluator", "evaluate", "bind_values", "InputError", "EvaluationError"]
+
+
+class InputError(ValueError):
+    """A value given at call time is missing, unknown, or has the wrong shape or dtype."""
+
+
+class EvaluationError(RuntimeError):
+    """A kernel failed; the message names the node (op, time step, origin)."""
+
+
+def _check_leaves(graph: Graph, backend, kind: str, given: Mapping, table: Dict[str, Node],
+                  env: dict, out: dict) -> None:
+    other = "params" if kind == "input" else "inputs"
+    for name in given:
+        if name not in table:
+            known = ", ".join(repr(k) for k in table) or "none"
+            hint = (f" ({name!r} is a{'n input' if kind == 'param' else ' parameter'}; "
+                    f"pass it in {other})") if name in (
+                graph.params if kind == "input" else graph.inputs) else ""
+            raise InputError(f"unknown {kind} {name!r} for graph {graph.name!r}; "
+                             f"its {kind}s are: {known}{hint}")
+    for name, node in table.items():
+        if name not in given:
+            raise InputError(f"missing {kind} {name!r} (expected "
+                             f"{dtype_name(node.dtype)}{format_shape(node.shape)})")
+        v = given[name]
+        if hasattr(v, "dtype") and hasattr(v, "shape"):
+            if v.dtype != node.dtype:
+                raise InputError(
+                    f"{kind} {name!r}: expected dtype {dtype_name(node.dtype)}, got "
+                    f"{dtype_name(v.dtype)} (dtypes never change silently; cast it first)")
+            arr = v if backend.is_native(v) else backend.asarray(v)
+        else:
+            probe = np.asarray(v)
+            if probe.dtype.kind == "f" and node.dtype.kind != "f" or probe.dtype.kind not in "biuf":
+                raise InputError(f"{kind} {name!r}: cannot use {probe.dtype} data for "
+                                 f"{dtype_name(node.dtype)}")
+            arr = backend.asarray(probe, dtype=node.dtype)
+        bind(node.shape, arr.shape, env, f"{kind} {name!r}")
+        out[name] = arr
+
+
+def bind_values(graph: Graph, backend, inputs: Optional[Mapping], params: Optional[Mapping],
+                dims: Optional[Mapping[str, int]] = None):
+    """Check call-time values against the graph's declarations.
+
+    Returns ``(arrays by leaf name, symbol bindings)``; raises :class:`InputError` or
+    ``ShapeError`` naming the input and the expected shape.
+    """
+    for kind, given in (("inputs", inputs), ("params", params), ("dims", dims)):
+        if given is not None and not isinstance(given, Mapping):
+            raise InputError(f"{kind} must be a mapping of names to values (a dict), got "
+                             f"{type(given).__name__}")
+    env: Dict[str, int] = {}
+    for name, size in (dims or {}).items():
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) \
+                or size < 0:
+            raise InputError(f"dims: size {name!r} must be an int >= 0, got {size!r}")
+        env[name] = int(size)
+    out: Dict[str, object] = {}
+    _check_leaves(graph, backend, "input", inputs or {}, graph.inputs, env, out)
+    _check_leaves(graph, backend, "param", params or {}, graph.params, env, out)
+    return out, env
+
+
+class Evaluator:
+    """Runs ``graph`` on a backend: ``Evaluator(graph)(inputs={...}, params={...})`` -> dict."""
+
+    def __init__(self, graph: Graph, backend="numpy"):
+        self.graph = graph
+        self.backend = get_backend(backend)
+        nodes = graph.nodes
+        pos = {n: i for i, n in enumerate(nodes)}
+        last_use = {}
+        for i, n in enumerate(nodes):
+            for a in n.args:
+                last_use[pos[a]] = i
+        keep = {pos[n] for n in graph.outputs.values()}
+        frees: List[List[int]] = [[] for _ in nodes]
+        for j, i in last_use.items():
+            if j not in keep:
+                frees[i].append(j)
+        self._leaves = []  # (slot, kind, name, node)
+        self._steps = []   # (slot, kernel, arg slots, static kwargs, symbolic shape or None, frees)
+        for i, n in enumerate(nodes):
+            if n.op.name in ("input", "param"):
+                self._leaves.append((i, n.op.name, n.attr("name"), n))
+                continue
+            kwargs = dict(n.attrs)
+            sym_shape = None
+            if n.op.wants_shape:
+                if is_concrete(n.shape):
+                    kwargs["shape"] = n.shape
+                else:
+                    sym_shape = n.shape
+            self._steps.append((i, n.op.kernel, tuple(pos[a] for a in n.args), kwargs,
+                                sym_shape, tuple(frees[i])))
+        self._out = [(k, pos[n]) for k, n in graph.outputs.items()]
+        self._n = len(nodes)
+
+    def __call__(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+                 dims: Optional[Mapping[str, int]] = None) -> Dict[str, object]:
+        """Run the graph; ``dims`` binds symbolic sizes no input determines (``{"B": 4}``)."""
+        values: List[object] = [None] * self._n
+        given, env = bind_values(self.graph, self.backend, inputs, params, dims)
+        for i, _, name, _ in self._leaves:
+            values[i] = given[name]
+        xp = self.backend.xp
+        try:
+            for i, kernel, args, kwargs, sym_shape, frees in self._steps:
+                if sym_shape is not None:
+                    kwargs = {**kwargs, "shape": resolve(sym_shape, env)}
+                values[i] = kernel(xp, *[values[a] for a in args], **kwargs)
+                for j in frees:
+                    values[j] = None
+        except ShapeError:
+            raise
+        except Exception as e:
+            node = self.graph.nodes[i]
+            where = f" at t={node.step}" if node.step is not None else ""
+            origin = f" (from {node.origin})" if node.origin else ""
+            raise EvaluationError(f"evaluating %{i} = {node.label()}{where}{origin}: "
+                                  f"{type(e).__name__}: {e}") from e
+        out = {k: values[i] for k, i in self._out}
+        if anomaly_enabled():
+            check_outputs(out, xp, lambda: self.graph, inputs, params, dims, self.backend,
+                          f"evaluating graph {self.graph.name!r}")
+        return out
+
+    def trace(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+              dims: Optional[Mapping[str, int]] = None):
+        """Run the graph, yielding ``(node, value)`` for every node in order (leaves first):
+        what anomaly mode walks to find the first non-finite value."""
+        given, env = bind_values(self.graph, self.backend, inputs, params, dims)
+        values: List[object] = [None] * self._n
+        nodes = self.graph.nodes
+        for i, _, name, node in self._leaves:
+            values[i] = given[name]
+            yield node, values[i]
+        xp = self.backend.xp
+        for i, kernel, args, kwargs, sym_shape, _ in self._steps:
+            if sym_shape is not None:
+                kwargs = {**kwargs, "shape": resolve(sym_shape, env)}
+            values[i] = kernel(xp, *[values[a] for a in args], **kwargs)
+            yield nodes[i], values[i]
+
+
+def evaluate(target: Union[Graph, Node, Sequence[Node]], inputs: Optional[Mapping] = None,
+             params: Optional[Mapping] = None, dims: Optional[Mapping[str, int]] = None,
+             backend="numpy"):
+    """Evaluate a Graph (returns a dict of outputs), a Node (its array) or a list of nodes."""
+    if isinstance(target, Graph):
+        return Evaluator(target, backend)(inputs, params, dims)
+    single = isinstance(target, Node)
+    graph = Graph([target] if single else list(target))
+    out = list(Evaluator(graph, backend)(inputs, params, dims).values())
+    return out[0] if single else out
