@@ -16,7 +16,7 @@ import numpy as np
 from ..ir import Node, dtype_name
 from ..shapes import ShapeError, format_shape
 
-__all__ = ["Op", "OPS", "register", "apply", "Frozen", "check_float", "same_dtype"]
+__all__ = ["Op", "OPS", "O", "register", "apply", "Frozen", "check_float", "same_dtype"]
 
 
 class Op:
@@ -49,6 +49,27 @@ class Op:
 
 
 OPS: Dict[str, Op] = {}
+
+
+class _ByName:
+    """The registered ops as attributes: ``O.tanh is OPS["tanh"]``.  Code outside ``ops/``
+    names an op this way and compares ops by identity (``node.op is O.add``), so a typo
+    fails loudly instead of comparing unequal."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Op:
+        try:
+            return OPS[name]
+        except KeyError:
+            raise AttributeError(f"no op named {name!r} is registered") from None
+
+    def __dir__(self):
+        return sorted(OPS)
+
+
+#: every registered op, by attribute (see :class:`_ByName`)
+O = _ByName()
 
 
 def register(op: Op) -> Op:
