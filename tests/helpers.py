@@ -42,7 +42,7 @@ class Interpreted(Backend):
 
     fuses_elementwise = True
 
-    def make_kernels(self, kernels):
+    def make_kernels(self, kernels, source=""):
         def call(k, *arrays):
             n = len(k.input_dtypes)
             outs = arrays[n:]

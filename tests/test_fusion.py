@@ -120,7 +120,7 @@ def test_the_cupy_backend_builds_elementwise_kernels_from_the_plan():
     backend = cupy_backend.CupyBackend("cupy", fake, None)
     dg, _, _ = training_step(RNN, F64, T=2)
     program = gr.compile(dg, backend=INTERPRETED)
-    backend.make_kernels(program.kernels)
+    backend.make_kernels(program.kernels, program.cuda_source)
     assert len(made) == len(program.kernels)
     (in_params, out_params, operation, name), kw = made[0]
     k = program.kernels[0]

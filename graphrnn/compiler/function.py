@@ -1,4 +1,4 @@
-"""The runtime: a compiled program's function, its plans per binding, and its call.
+"""A compiled program's function, its plans per binding, and its call.
 
 A call checks its inputs against the graph's declarations, binds the symbolic sizes (``B``,
 and ``T`` for a program generic in the sequence length), looks up the plan for that binding

@@ -20,9 +20,9 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from ..runtime.anomaly import anomaly_enabled, check_outputs, detect_anomaly
+from ..runtime.anomaly import anomaly_enabled, detect_anomaly
 from ..runtime.backends import Backend, get_backend
-from ..runtime.evaluate import bind_values
+from ..runtime.evaluate import bind_values, check_outputs
 from ..core.ir import Graph, gc_paused
 from ..core.shapes import ShapeError
 from .fusion import kernels_source

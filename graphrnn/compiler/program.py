@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Mapping, Optional
 
-from ..runtime.anomaly import anomaly_enabled, check_outputs
+from ..runtime.anomaly import anomaly_enabled
 from ..runtime.backends import Backend, get_backend
-from ..runtime.evaluate import bind_values
+from ..runtime.evaluate import bind_values, check_outputs
 from ..core.ir import Graph, gc_paused
 from ..transforms.passes import optimize
 from .fusion import FusedKernel, kernels_source
@@ -51,7 +51,8 @@ class Compiled:
         self.kernels: List[FusedKernel] = self.rendered.fused_kernels
         consts = [backend.asarray(c) for c in self.rendered.consts]
         scope = {"np": backend.xp, "K": self.rendered.kernels, "C": consts,
-                 "E": backend.make_kernels(self.kernels) if self.kernels else []}
+                 "E": (backend.make_kernels(self.kernels, kernels_source(self.kernels))
+                       if self.kernels else [])}
         self.function = assemble(self.rendered, scope, name)
         self.loops = sum(1 for ind, text, _ in self.rendered.lines if text.startswith("for "))
         self.names = list(code.outputs)

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from . import ops as F
 from .ir import Node
-from ..frontend.recurrence import VAR, TimeIndex, at_time, t
 
 
 def _getitem(self, key):
-    if isinstance(key, TimeIndex):
-        if self.op is not VAR:
-            raise TypeError(f"only recurrence variables are indexed by time, not {self!r}")
-        return at_time(self, key)
-    return F.index(self, key)
+    select = getattr(key, "select", None)  # the front end's time index: h[t-1]
+    return select(self) if select is not None else F.index(self, key)
 
 
 def _install():
@@ -39,8 +35,6 @@ def _install():
         "__pos__": lambda self: self,
         "__pow__": lambda self, p: F.pow(self, p),
         "__getitem__": _getitem,
-        "prev": property(lambda self: _getitem(self, t - 1),
-                         doc="a recurrence variable's previous value, x[t-1]"),
         "T": property(lambda self: F.swap_last(self), doc="the last two axes swapped"),
         "sum": lambda self, axis=None, keepdims=False: F.sum(self, axis, keepdims),
         "mean": lambda self, axis=None, keepdims=False: F.mean(self, axis, keepdims),

@@ -13,6 +13,7 @@ from typing import Dict
 
 from ..core.ir import Node, dtype_name, toposort
 from ..core.shapes import format_shape
+from .variables import RecurrenceError
 
 __all__ = ["generated_names", "check_leaf_names"]
 
@@ -35,8 +36,6 @@ def check_leaf_names(rec, mask: bool = False) -> None:
     whose name something else in the unrolled graph has (a variable, a generated name such
     as ``h0`` or ``h_final``, the ``mask`` input when ``mask``, another leaf): the two would
     silently become one value.  Raises ``RecurrenceError`` naming both."""
-    from .recurrence import RecurrenceError
-
     taken = dict(rec._names)
     if mask:
         if "mask" in taken:

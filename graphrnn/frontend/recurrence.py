@@ -21,91 +21,23 @@ they are written.  :mod:`graphrnn.frontend.unroll` turns the recurrence into a G
 from __future__ import annotations
 
 import itertools
-import weakref
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
 from ..core import ops as F
 from ..core.ir import Node, dtype_name, toposort
-from ..core.ops.registry import Op, apply
-from .names import check_leaf_names, generated_names
+from ..core.ops.registry import apply
 from ..core.pretty import format_expr
 from ..core.shapes import B, as_shape, format_shape
+from .names import check_leaf_names, generated_names
+from .unroll import unroll as _unroll
+from .variables import _LIVE, VAR, RecurrenceError, TimeIndex, Variable, at_time, next_uid, t
 
 __all__ = ["Recurrence", "RecurrenceError", "TimeIndex", "t", "Variable", "at_time"]
 
 
-class RecurrenceError(ValueError):
-    """A recurrence is ill-formed; the message names the variable or equation at fault."""
-
-
-class TimeIndex:
-    """The time symbol ``t``: ``h[t]`` is the current value, ``h[t-2]`` two steps back."""
-
-    __slots__ = ("offset",)
-
-    def __init__(self, offset: int = 0):
-        self.offset = offset
-
-    def __sub__(self, k: int) -> "TimeIndex":
-        return TimeIndex(self.offset - int(k))
-
-    def __add__(self, k: int) -> "TimeIndex":
-        return TimeIndex(self.offset + int(k))
-
-    def __repr__(self):
-        return "t" if self.offset == 0 else f"t{self.offset:+d}"
-
-
-#: The time index used in equations: ``h[t-1]``, ``x[t]``.
-t = TimeIndex(0)
-
 _INITS = ("zeros", "param", "input")
-_uid = itertools.count(1)
-_LIVE: "weakref.WeakValueDictionary[int, Recurrence]" = weakref.WeakValueDictionary()
-
-
-def at_time(node: Node, time: TimeIndex) -> Node:
-    """``node[t-k]`` for a recurrence variable ``node`` (what ``h[t-1]`` calls)."""
-    rec = _LIVE.get(node.attr("rec"))
-    if rec is None:
-        raise RecurrenceError(f"{node.name}: its recurrence no longer exists")
-    var = rec.variables[node.attr("name")]
-    return rec._at(var, node.attr("delay") - time.offset)
-
-
-def _var_rule(*, rec, kind, name, delay, shape, dtype):
-    return shape, dtype
-
-
-def _var_kernel(xp, **attrs):
-    raise RuntimeError(f"recurrence variable {attrs['name']!r} was not unrolled")
-
-
-#: Placeholder op for recurrence variables (not in the op registry: it never reaches a kernel).
-VAR = Op("var", _var_rule, _var_kernel, doc="a recurrence variable at a delay (placeholder)")
-
-
-@dataclass
-class Variable:
-    """What a recurrence knows about one named sequence (input, state or output)."""
-    kind: str                  # "input" | "state" | "output"
-    name: str
-    size: Tuple[int, ...]      # feature shape; the value at a step is (B, *size)
-    dtype: np.dtype
-    init: Union[str, Node] = "zeros"
-    depth: Optional[int] = None   # initial values provided (None: any, for zeros)
-    equation: Optional[Node] = None
-    nodes: Dict[int, Node] = field(default_factory=dict)  # delay -> placeholder
-
-    @property
-    def shape(self):
-        return (B,) + self.size
-
-    def ref(self, delay: int = 0) -> str:
-        return f"{self.name}[t]" if delay == 0 else f"{self.name}[t-{delay}]"
 
 
 class Recurrence:
@@ -114,7 +46,7 @@ class Recurrence:
     def __init__(self, name: str = "recurrence", dtype=None):
         self.name = name
         self.dtype = np.dtype(dtype or F.DEFAULT_DTYPE)
-        self.uid = next(_uid)
+        self.uid = next_uid()
         _LIVE[self.uid] = self
         self.variables: Dict[str, Variable] = {}
         self.params: Dict[str, Node] = {}
@@ -349,7 +281,5 @@ class Recurrence:
     def unroll(self, steps: int, reverse: bool = False, mask: bool = False,
                per_step: bool = False, sources=None, max_nodes: Optional[int] = None):
         """The explicit Graph for ``steps`` steps (see :func:`graphrnn.frontend.unroll.unroll`)."""
-        from .unroll import unroll
-
-        return unroll(self, steps, reverse=reverse, mask=mask, per_step=per_step,
+        return _unroll(self, steps, reverse=reverse, mask=mask, per_step=per_step,
                       sources=sources, max_nodes=max_nodes)

@@ -9,20 +9,23 @@ iterative throughout.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional
 
 import networkx as nx
 
 from ..core import ops as F
 from ..core.ir import Graph, Node, dtype_name, gc_paused, pop_meta, push_meta, toposort
 from ..core.pretty import format_expr
-from .recurrence import VAR, Recurrence, RecurrenceError, Variable
+from .variables import VAR, RecurrenceError, Variable
+
+if TYPE_CHECKING:  # annotations only: the recurrence module imports this one
+    from .recurrence import Recurrence
 from ..core.shapes import B, format_shape
 
 __all__ = ["unroll"]
 
 
-def _step_order(rec: Recurrence) -> List[Variable]:
+def _step_order(rec: "Recurrence") -> List[Variable]:
     """States and outputs ordered so that same-step (delay 0) uses come first."""
     deps = nx.DiGraph()
     eqs = [v for v in rec.variables.values() if v.kind != "input"]
@@ -84,7 +87,7 @@ class _Template:
         return new[self.var.equation] if self.var.equation in new else self.var.equation
 
 
-def _initial_values(rec: Recurrence, var: Variable) -> Callable[[int], Node]:
+def _initial_values(rec: "Recurrence", var: Variable) -> Callable[[int], Node]:
     """A function ``j -> value`` of ``var`` ``j`` steps before the first (j = 0 is s[0])."""
     shape = var.shape
     if isinstance(var.init, Node):
@@ -114,7 +117,7 @@ MAX_NODES = 2_000_000
 _NODE_BYTES = 700
 
 
-def _check_size(rec: Recurrence, templates: List["_Template"], steps: int, mask: bool,
+def _check_size(rec: "Recurrence", templates: List["_Template"], steps: int, mask: bool,
                 max_nodes: Optional[int]) -> None:
     """Refuse, before building anything, an unrolling of more than ``max_nodes`` nodes."""
     limit = MAX_NODES if max_nodes is None else max_nodes
@@ -139,7 +142,7 @@ def _real_steps(x: Node, m: Node) -> Node:
     return F.where(F.broadcast_to(keep, x.shape), x, 0)
 
 
-def unroll(rec: Recurrence, steps: int, reverse: bool = False, mask: bool = False,
+def unroll(rec: "Recurrence", steps: int, reverse: bool = False, mask: bool = False,
            per_step: bool = False, sources: Optional[Mapping[str, Node]] = None,
            max_nodes: Optional[int] = None) -> Graph:
     """Unroll ``rec`` for ``steps`` steps into a Graph.

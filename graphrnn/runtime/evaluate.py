@@ -7,16 +7,17 @@ after their last use.  It is the semantics the optimizing compiler must match.
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .anomaly import anomaly_enabled, check_outputs
+from .anomaly import AnomalyError, anomaly_enabled, describe_bad
 from .backends import get_backend
 from ..core.ir import Graph, Node, dtype_name
 from ..core.shapes import ShapeError, bind, format_shape, is_concrete, resolve
 
-__all__ = ["Evaluator", "evaluate", "bind_values", "InputError", "EvaluationError"]
+__all__ = ["Evaluator", "evaluate", "bind_values", "InputError", "EvaluationError", "find_anomaly",
+           "check_outputs"]
 
 
 class InputError(ValueError):
@@ -174,3 +175,52 @@ def evaluate(target: Union[Graph, Node, Sequence[Node]], inputs: Optional[Mappin
     graph = Graph([target] if single else list(target))
     out = list(Evaluator(graph, backend)(inputs, params, dims).values())
     return out[0] if single else out
+
+
+def find_anomaly(graph, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+                 dims: Optional[Mapping[str, int]] = None, backend="numpy",
+                 output: Optional[str] = None) -> Optional[str]:
+    """Run ``graph`` node by node and follow a non-finite ``output`` (default: the first such
+    output) back through its arguments to the node that produced the non-finite value from
+    finite arguments (or the leaf that held it); describe it, or return None when every
+    output is finite.  Values a ``where`` discarded are never blamed: the walk only goes
+    through arguments that are themselves not finite."""
+    evaluator = Evaluator(graph, backend)
+    xp = evaluator.backend.xp
+    values = dict(evaluator.trace(inputs, params, dims))
+    names = [output] if output is not None else list(graph.outputs)
+    start = next((graph.outputs[n] for n in names
+                  if describe_bad(values[graph.outputs[n]], xp)), None)
+    if start is None:
+        return None
+    node = start
+    while True:
+        worse = next((a for a in node.args if describe_bad(values[a], xp)), None)
+        if worse is None:
+            break
+        node = worse
+    bad = describe_bad(values[node], xp)
+    if node.op.name in ("input", "param"):
+        return f"{node.op.name} {node.attr('name')!r} holds them: {bad}"
+    where = f" at t={node.step}" if node.step is not None else ""
+    origin = f" (from {node.origin})" if node.origin else ""
+    return f"{node.label()}{where}{origin} produced them from finite arguments: {bad}"
+
+
+def check_outputs(outs: Mapping, xp, graph: Callable[[], object], inputs, params, dims,
+                  backend, what: str) -> None:
+    """Raise :class:`AnomalyError` when an output is not finite, naming the first node that
+    produced a non-finite value in ``graph()`` (the graph the outputs came from)."""
+    for name, value in outs.items():
+        bad = describe_bad(value, xp)
+        if bad is None:
+            continue
+        try:
+            g = graph()
+            if g is None:
+                raise LookupError("the program keeps no graph (compiled with keep_graph=False)")
+            culprit = find_anomaly(g, inputs, params, dims, backend, output=name)
+        except Exception as e:  # noqa: BLE001 - the report must not hide the anomaly
+            culprit = f"(could not trace the graph: {type(e).__name__}: {e})"
+        raise AnomalyError(f"{what}: output {name!r} is not finite ({bad}); first non-finite "
+                           f"value: {culprit or 'none when evaluated op by op'}")

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .checkpoint import CheckpointError, is_int, read_checkpoint, save_checkpoint
-from .optim import Optimizer, number
+from .optimizers import Optimizer, number
 from .schedulers import Scheduler
 
 __all__ = ["NonFiniteLossError", "check_settings", "FitState", "RESERVED"]

@@ -7,7 +7,7 @@ import math
 from typing import Dict, List, Mapping
 
 from ..models.module import StateDictError
-from .optim import Optimizer, number
+from .optimizers import Optimizer, number
 from ..core.safeio import deferred_interrupt
 
 __all__ = ["Scheduler", "StepLR", "CosineLR"]

@@ -2,50 +2,9 @@
 
 from __future__ import annotations
 
+from .base import Backend
+
 __all__ = ["Backend", "get_backend", "available_backends"]
-
-
-class Backend:
-    """An array module plus transfers: ``xp``, ``asarray(value, dtype)``, ``to_numpy(array)``.
-
-    A backend that compiles kernels sets ``fuses_elementwise`` and ``make_kernels``: the
-    compiler then hands it every fused elementwise group (:class:`graphrnn.compiler.fusion.FusedKernel`)
-    and calls what it returns as ``kernel(*inputs, *outputs)``, inputs broadcast to the
-    outputs' shape.  ``ufunc_reduce`` says reductions may use ``xp.add.reduce``.
-    """
-
-    fuses_elementwise = False
-    ufunc_reduce = True
-
-    def __init__(self, name, xp, to_numpy):
-        self.name, self.xp, self._to_numpy = name, xp, to_numpy
-
-    def make_kernels(self, kernels):
-        """Callables for fused kernels (only for backends that fuse)."""
-        raise NotImplementedError(f"the {self.name} backend does not compile fused kernels")
-
-    def synchronize(self) -> None:
-        """Wait for queued device work (a no-op on the CPU)."""
-
-    def capture(self, run):
-        """Record ``run()`` once for replay: ``(launch, outputs)`` (CUDA graphs on CuPy)."""
-        raise NotImplementedError(f"the {self.name} backend cannot capture programs as graphs "
-                                  "(cuda_graph=True needs backend='cupy')")
-
-    def asarray(self, value, dtype=None):
-        """``value`` as an array of this backend (copied to the device when needed)."""
-        return self.xp.asarray(value, dtype=dtype)
-
-    def is_native(self, value) -> bool:
-        """True when ``value`` already lives in this backend's arrays."""
-        return isinstance(value, self.xp.ndarray)
-
-    def to_numpy(self, array):
-        """``array`` as a NumPy array (copied to the host when needed)."""
-        return self._to_numpy(array)
-
-    def __repr__(self):
-        return f"<Backend {self.name}>"
 
 
 def get_backend(name="numpy") -> Backend:

@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from . import Backend
+from .base import Backend
 
 __all__ = ["load", "CudaHostBackend", "compile_source", "find_compiler"]
 
@@ -90,10 +90,10 @@ class CudaHostBackend(Backend):
     fuses_elementwise = True
     ufunc_reduce = False
 
-    def make_kernels(self, kernels):
-        """Compile every kernel in one translation unit; host callables in the same order."""
-        from ...compiler.fusion import kernels_source
-        lib = compile_source(kernels_source(kernels))
+    def make_kernels(self, kernels, source: str = ""):
+        """Compile ``source``, the translation unit holding every kernel; host callables in
+        the kernels' order."""
+        lib = compile_source(source)
         out = []
         for k in kernels:
             fn = getattr(lib, f"{k.name}_host")

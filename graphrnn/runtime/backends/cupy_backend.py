@@ -5,7 +5,7 @@ program's call does it for NumPy inputs), :meth:`Backend.to_numpy` copies result
 Parameters already on the device stay there between calls.
 """
 
-from . import Backend
+from .base import Backend
 
 __all__ = ["load", "CupyBackend"]
 
@@ -18,8 +18,9 @@ class CupyBackend(Backend):
     fuses_elementwise = True
     ufunc_reduce = False
 
-    def make_kernels(self, kernels):
-        """One ``cupy.ElementwiseKernel`` per fused group (compiled by CuPy on first use)."""
+    def make_kernels(self, kernels, source: str = ""):
+        """One ``cupy.ElementwiseKernel`` per fused group (compiled by CuPy on first use;
+        each kernel's own ``operation`` is its body, so ``source`` is not needed)."""
         cp = self.xp
         return [cp.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
                                      no_return=True) for k in kernels]

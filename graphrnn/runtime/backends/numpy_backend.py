@@ -2,6 +2,6 @@
 
 import numpy as np
 
-from . import Backend
+from .base import Backend
 
 BACKEND = Backend("numpy", np, np.asarray)
