@@ -89,8 +89,8 @@ def find_anomaly(graph, inputs: Optional[Mapping] = None, params: Optional[Mappi
             break
         node = worse
     bad = _bad(values[node], xp)
-    if node.op.name in ("input", "param"):
-        return f"{node.op.name} {node.attr('name')!r} holds them: {bad}"
+    if node.op.bound:
+        return f"{node.op.source} {node.attr('name')!r} holds them: {bad}"
     where = f" at t={node.step}" if node.step is not None else ""
     origin = f" (from {node.origin})" if node.origin else ""
     return f"{node.label()}{where}{origin} produced them from finite arguments: {bad}"

@@ -102,8 +102,8 @@ class Evaluator:
         self._leaves = []  # (slot, kind, name, node)
         self._steps = []   # (slot, kernel, arg slots, static kwargs, symbolic shape or None, frees)
         for i, n in enumerate(nodes):
-            if n.op.name in ("input", "param"):
-                self._leaves.append((i, n.op.name, n.attr("name"), n))
+            if n.op.bound:
+                self._leaves.append((i, n.op.source, n.attr("name"), n))
                 continue
             kwargs = dict(n.attrs)
             sym_shape = None
