@@ -30,12 +30,13 @@ import numpy as np  # noqa: E402
 import graphrnn as gr  # noqa: E402
 from graphrnn import models  # noqa: E402
 from graphrnn.compiler import emit  # noqa: E402
+from graphrnn.core.ops import O  # noqa: E402
 
 _NEW_TEXT = emit.OpText.op_text
 
 
 def _old_text(self, ins, v, args, out):
-    if ins.op == "sigmoid":
+    if ins.op is O.sigmoid:
         return (f"{v} = np.multiply({args[0]}, 0.5, out={out}); np.tanh({v}, out={v}); "
                 f"np.multiply({v}, 0.5, out={v}); np.add({v}, 0.5, out={v})")
     return _NEW_TEXT(self, ins, v, args, out)

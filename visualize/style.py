@@ -65,10 +65,10 @@ def text(s) -> str:
 
 def role_of(node) -> str:
     """The style role of a graph node."""
-    name = node.op.name
-    if name in ("input", "param"):
-        return name
-    if name in ("const", "fill"):
+    source = node.op.source  # how a leaf gets its value (None: computed)
+    if source in ("input", "param"):
+        return source
+    if source in ("const", "fill"):
         return "const"
     return "adjoint" if node.origin == "adjoint" else "op"
 

@@ -24,13 +24,13 @@ ELLIPSIS = "elided"
 def node_label(node: Node, equations: bool = False) -> str:
     """``op [name]`` and ``dtype(shape)``; leaves by name; the equation when asked and known."""
     shape = f"{dtype_name(node.dtype)}{format_shape(node.shape)}"
-    op = node.op.name
-    if op in ("input", "param"):
+    op, source = node.op.name, node.op.source
+    if source in ("input", "param"):
         return f"{node.attr('name')}\n{shape}"
-    if op == "const":
+    if source == "const":
         v = node.attr("value")
         return v.summary() if hasattr(v, "summary") else repr(v)
-    if op == "fill":
+    if source == "fill":
         return f"{'zeros' if node.attr('value') == 0 else 'full ' + repr(node.attr('value'))}\n{shape}"
     head = f"{op} [{node.name}]" if node.name else op
     label = f"{head}\n{shape}"
@@ -82,7 +82,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
     # drawn once, or repeated in every step that uses them when share_params is False.
     invariant = set()
     for n in nodes:
-        if n.op.name in ("param", "const", "fill") or (
+        if n.op.source in ("param", "const", "fill") or (
                 n.args and n.step is None and n not in outputs
                 and all(a in invariant for a in n.args)):
             invariant.add(n)
@@ -132,7 +132,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
         if n in repeat:
             continue  # drawn where used: inside each step (or once, for elided steps)
         if is_leaf(n):
-            place(n, k, sources if n.op.name == "input" else dot)
+            place(n, k, sources if n.op.source == "input" else dot)
         elif n.step is not None:
             place(n, k, clusters[n.step])
         else:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..core.ir import Node
 from .order import canonical_order
-from .rolled import AGGREGATES, MIN_RUN, BodyOp, Item, Loop, Rolled, RollError
+from .rolled import MIN_RUN, BodyOp, Item, Loop, Rolled, RollError
 from .steps import relative_attrs
 
 __all__ = ["build"]
@@ -99,7 +99,7 @@ class _Builder:
             if s % 2 == 0:
                 for n in by_seg.get(s, ()):
                     args = self.aggregate_args(n) if len(n.args) > 1 and \
-                        n.op.name in AGGREGATES else tuple(self.ref(a) for a in n.args)
+                        n.op.aggregate else tuple(self.ref(a) for a in n.args)
                     item = self.items[n] = Item(len(sequence), n, info.tau[n], args,
                                                 relative_attrs(n, info.tau))
                     sequence.append(item)

@@ -32,8 +32,6 @@ from .steps import StepInfo, analyze
 
 __all__ = ["roll", "RollError"]
 
-VIEWS = ("index", "reshape", "transpose", "broadcast_to")
-
 
 def roll(graph: Graph, record: Optional[dict] = None) -> Rolled:
     """``graph`` as straight code and loops (see the module docstring); RollError when the
@@ -96,11 +94,13 @@ def _class_graph(info: StepInfo, loopc: Dict[int, Tuple[int, int]]):
 
 def _free_views(info: StepInfo) -> set:
     """Classes that are views of globals at a step (``mask[t - 1]`` reshaped, a slice of
-    the batched input GEMM): every loop that reads one recomputes it, for free."""
+    the batched input GEMM): every loop that reads one recomputes it, for free (not the
+    identities that mark values for a transform, ``op.marker``)."""
     free = set()
     for c, key in enumerate(info.keys):
         op, refs = key[0], key[4]
-        if op in VIEWS and all(r[0] == "G" or (r[0] == "L" and r[1] in free) for r in refs):
+        if op.view is not None and not op.marker and all(
+                r[0] == "G" or (r[0] == "L" and r[1] in free) for r in refs):
             free.add(c)
     return free
 

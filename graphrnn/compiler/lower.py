@@ -22,11 +22,8 @@ from typing import Dict, List, Union
 from .dims import Poly, as_poly
 from .rolled import Item, Rolled
 
-__all__ = ["Instr", "LoopCode", "Code", "Role", "lower", "VIEWS", "T_VAR"]
+__all__ = ["Instr", "LoopCode", "Code", "Role", "lower", "T_VAR"]
 
-#: ops whose result is a view of their first argument (never copied)
-VIEWS = frozenset({"index", "reshape", "transpose", "broadcast_to", "stop_gradient",
-                   "recompute"})
 #: the loop variable: the time step of the current iteration
 T_VAR = "t"
 
@@ -42,11 +39,12 @@ class Instr:
         self.provides: List[tuple] = []
 
     @property
-    def op(self) -> str:
-        return self.node.op.name
+    def op(self):
+        """The node's :class:`~graphrnn.core.ops.Op` (its tables say how to emit it)."""
+        return self.node.op
 
     def __repr__(self):
-        return f"<Instr v{self.id} = {self.op} {self.args}>"
+        return f"<Instr v{self.id} = {self.op.name} {self.args}>"
 
 
 class LoopCode:

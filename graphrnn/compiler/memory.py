@@ -12,7 +12,9 @@
 - A peeled value that provides a role at its step is computed straight into that slot.
 
 Shapes and step numbers are expressions of the symbols (``B``, ``T``); the plan is resolved
-to arrays once per binding (:mod:`.runtime`).
+to arrays once per binding (:mod:`.runtime`).  What an op allows is read from its tables:
+``op.numpy`` (written with ``out=`` into a planned buffer), ``op.inplace`` (arguments the
+output may share), ``op.broadcasting``, ``op.view``, ``op.join``, ``op.source``.
 """
 
 from __future__ import annotations
@@ -22,24 +24,10 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .dims import evaluate
-from .lower import VIEWS, Code, Instr, LoopCode
+from .lower import Code, Instr, LoopCode
 from .storage import PlanError, Storage, role_storage
 
-__all__ = ["Plan", "plan_memory", "OUT_OPS", "BROADCASTING", "INPLACE", "UFUNC", "PlanError",
-           "run_view"]
-
-UFUNC = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
-         "neg": "negative", "exp": "exp", "log": "log", "tanh": "tanh", "square": "square",
-         "sqrt": "sqrt", "greater": "greater", "less": "less", "greater_equal": "greater_equal",
-         "less_equal": "less_equal", "equal": "equal", "not_equal": "not_equal",
-         "logical_not": "logical_not", "logical_and": "logical_and", "logical_or": "logical_or"}
-#: ops written with out= into a planned buffer
-OUT_OPS = frozenset(UFUNC) | {"relu", "sigmoid", "pow", "matmul", "add_n", "where", "cast", "sum",
-                              "max", "sum_to_shape", "stack", "concat", "unindex"}
-#: ops whose emitted code broadcasts its arguments itself (NumPy ufunc semantics)
-BROADCASTING = frozenset(UFUNC) | {"relu", "sigmoid", "pow", "add_n", "where"}
-#: argument positions an op's output may share memory with (multi-call emissions)
-INPLACE = {"add_n": (0, 1), "where": (2,), "sigmoid": (0,), "relu": (0,), "pow": (0,)}
+__all__ = ["Plan", "plan_memory", "PlanError", "run_view"]
 
 
 class Plan:
@@ -66,19 +54,21 @@ class Plan:
 
 def run_view(ins: Instr) -> bool:
     """A stack or first-axis concat of one run of a role's steps: a view of its storage."""
-    return (ins.op in ("stack", "concat") and ins.attrs.get("axis") == 0 and len(ins.args) == 1
-            and ins.args[0][0] == "run")
+    return (_first_axis_join(ins) and len(ins.args) == 1 and ins.args[0][0] == "run")
+
+
+def _first_axis_join(ins: Instr) -> bool:
+    """A stack or concat along axis 0 (its members may live in slices of its buffer)."""
+    return ins.op.join is not None and ins.attrs.get("axis") == 0
 
 
 def _kind(ins: Instr) -> str:
     op = ins.op
-    if op in ("input", "param", "const"):
-        return "leaf"
-    if op == "fill":
-        return "fill"
-    if op in VIEWS or run_view(ins):
+    if op.source is not None:
+        return "fill" if op.source == "fill" else "leaf"
+    if op.view is not None or run_view(ins):
         return "view"
-    return "out" if op in OUT_OPS else "kernel"
+    return "out" if op.numpy is not None else "kernel"
 
 
 def plan_memory(code: Code, env: Mapping[str, int], groups: Optional[dict] = None) -> Plan:
@@ -96,8 +86,8 @@ def plan_memory(code: Code, env: Mapping[str, int], groups: Optional[dict] = Non
     outputs = {a[1] for a in code.outputs.values() if a[0] == "v"}
     kinds = {i: _kind(ins) for i, ins in instrs.items()}
     for i, ins in instrs.items():  # broadcasts left to the ufuncs that read them
-        if ins.op == "broadcast_to" and i not in outputs and users[i] and all(
-                u.op in BROADCASTING for u in users[i]):
+        if ins.op.elidable and i not in outputs and users[i] and all(
+                u.op.broadcasting for u in users[i]):
             plan.elided.add(i)
     _containers(code, plan, kinds, users)
     plan.storage.update(role_storage(code, env, loops))
@@ -107,8 +97,8 @@ def plan_memory(code: Code, env: Mapping[str, int], groups: Optional[dict] = Non
 
 def _containers(code: Code, plan: Plan, kinds, users) -> None:
     """Straight-code members computed straight into their stack / first-axis concat."""
-    boxes = [s for s in code.sequence if isinstance(s, Instr) and s.op in ("stack", "concat")
-             and s.attrs.get("axis") == 0 and all(a[0] == "v" for a in s.args)]
+    boxes = [s for s in code.sequence if isinstance(s, Instr) and _first_axis_join(s)
+             and all(a[0] == "v" for a in s.args)]
     taken = plan.container
     for box in sorted(boxes, key=lambda b: -len(b.args)):  # the biggest saves the most
         ids = [a[1] for a in box.args]
@@ -116,8 +106,7 @@ def _containers(code: Code, plan: Plan, kinds, users) -> None:
             continue
         members = [code_instr for code_instr in (_find(code, i) for i in ids)]
         if all(kinds[m.id] == "out" and m.id not in taken and m.args and m.loop is None
-               and not m.provides and not (m.op in ("stack", "concat")
-                                           and m.attrs.get("axis") == 0) for m in members):
+               and not m.provides and not _first_axis_join(m) for m in members):
             for k, m in enumerate(members):
                 taken[m.id] = (box.id, k)
 
@@ -290,18 +279,18 @@ def _provides_in_place(ins: Instr, kinds, plan: Plan) -> bool:
     """A peeled value computed straight into the one role slot it provides (a stacked role's:
     a ring's slot is overwritten by later steps while the value may still be read)."""
     return (len(ins.provides) == 1 and kinds[ins.id] == "out" and ins.id not in plan.container
-            and ins.op not in ("stack", "concat")
+            and ins.op.join is None
             and plan.storage[ins.provides[0][0]].kind == "stack")
 
 
 def _in_place_release(ins: Instr, at, root, last, owner, release) -> None:
     """Let the result take the buffer of an argument that dies here (elementwise reuse)."""
-    op = ins.op
     if any(a[0] == "run" for a in ins.args):
         return  # a run is reduced into the output first: no argument may share it
-    allowed = INPLACE.get(op, tuple(range(len(ins.args))) if op in UFUNC else ())
-    later = {root[a[1]] for k, a in enumerate(ins.args) if a[0] == "v" and k not in allowed}
+    allowed = ins.op.inplace
+    shares = [allowed is True or k in allowed for k in range(len(ins.args))]
+    later = {root[a[1]] for k, a in enumerate(ins.args) if a[0] == "v" and not shares[k]}
     dying = [root[a[1]] for k, a in enumerate(ins.args)
-             if a[0] == "v" and k in allowed and root[a[1]] == a[1]
+             if a[0] == "v" and shares[k] and root[a[1]] == a[1]
              and root[a[1]] not in later and last.get(root[a[1]]) == at and root[a[1]] in owner]
     release(dying)

@@ -37,7 +37,6 @@ class Rendered:
         self.consts: List[object] = []
         self.box_sizes: List[tuple] = []
         self.fused_kernels: List[object] = []
-        self.links = 0
         self.symbols: Tuple[str, ...] = ()
         self.defs: Dict[int, int] = {}      # value id -> line index that defines it
         self.uses: Dict[int, List[int]] = {}  # line index -> value ids it reads
@@ -114,7 +113,7 @@ class _Writer(OpText):
 
     def _sizes(self, box: int):
         ins = self.instrs[box]
-        if ins.op != "concat":
+        if ins.op.join != "existing":  # a stack's members are its slices [k]
             return None
         if box not in self._box_sizes:
             self.r.box_sizes.append(tuple(self.instrs[a[1]].shape[0] for a in ins.args))
@@ -160,20 +159,19 @@ class _Writer(OpText):
             if ins.id == group.last:
                 self.fused(group)
             return
-        op, v = ins.op, f"v{ins.id}"
+        source, v = ins.op.source, f"v{ins.id}"
         uses = [a[1] for a in ins.args if a[0] == "v"]
         args = [self.arg(a) for a in ins.args]
-        if op == "input":
+        if source == "input":
             self.emit(f"{v} = I[{ins.node.attr('name')!r}]", ins)
-        elif op == "param":
+        elif source == "param":
             self.emit(f"{v} = P[{ins.node.attr('name')!r}]", ins)
-        elif op == "const":
-            self.r.consts.append(ins.node.op.kernel(np, **dict(ins.node.attrs)))
+        elif source == "const":
+            self.r.consts.append(ins.op.kernel(np, **dict(ins.node.attrs)))
             self.emit(f"{v} = C[{len(self.r.consts) - 1}]", ins)
-        elif op == "fill":
+        elif source == "fill":
             self.emit(f"{v} = B[{self.plan.out[ins.id][1]}]", ins)
-        elif op in ("index", "reshape", "transpose", "broadcast_to", "stop_gradient",
-                    "recompute") or run_view(ins):
+        elif ins.op.view is not None or run_view(ins):
             self.emit(f"{v} = {self.view_expr(ins, args)}", ins, uses)
         elif ins.id not in self.plan.out:  # a generic kernel: allocates its result
             self.kernel(ins, v, args, uses)
@@ -219,7 +217,7 @@ class _Writer(OpText):
         call = ", ".join([self.arg(ref_of[n]) for n in kernel.inputs]
                          + [f"v{by_node[o].id}" for o in kernel.outputs])
         uses = [r[1] for r in ref_of.values() if r[0] == "v" and r[1] not in group.members]
-        ops = " ".join(m.op for m in members)
+        ops = " ".join(m.op.name for m in members)
         self.emit("; ".join(outs + [f"E[{k}]({call})"]) + f"  # fused: {ops}", members[-1], uses)
         for m in members:
             self.r.defs.setdefault(m.id, len(self.r.lines) - 1)

@@ -19,11 +19,9 @@ from typing import Dict, List
 
 from ..core.ir import Graph, Node
 
-__all__ = ["Rolled", "Loop", "Item", "BodyOp", "straight", "RollError", "MIN_RUN",
-           "AGGREGATES"]
+__all__ = ["Rolled", "Loop", "Item", "BodyOp", "straight", "RollError", "MIN_RUN"]
 
 MIN_RUN = 3  # consecutive steps a class needs to be a loop class
-AGGREGATES = ("stack", "concat", "add_n")  # ops whose arguments may be a run of steps
 
 
 class RollError(Exception):

@@ -90,7 +90,7 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
     # invariants: computed from parameters and constants only (no input, no step's value)
     data = set()
     for n in nodes:
-        if (n.op.name == "input" or _named_step_value(n) or any(a in data for a in n.args)):
+        if (n.op.source == "input" or _named_step_value(n) or any(a in data for a in n.args)):
             data.add(n)
     tau: Dict[Node, Optional[int]] = {n: (meta.step(n) if n.args and n in data else None)
                                       for n in nodes}
@@ -131,15 +131,15 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
 
 def _aggregate(n: Node) -> bool:
     """A node that gathers values of many steps (a stack, concat or sum over time)."""
-    return n.op.name in ("stack", "concat", "add_n") and len(n.args) > 1
+    return n.op.aggregate and len(n.args) > 1
 
 
 def time_key_axes(n: Node, tau: Dict[Node, Optional[int]]) -> bool:
     """True when axis 0 of ``n``'s index key is a time index (``x[t - 1]``): an index into a
     global value, or the adjoint that scatters back into one, by a stepped node."""
-    if n.op.name == "index":
+    if n.op.subscript == "read":
         return tau[n.args[0]] is None
-    return n.op.name == "unindex"
+    return n.op.subscript == "write"
 
 
 def _relative_key(key, offset: int):
@@ -184,8 +184,8 @@ def classify(graph: Graph, tau: Dict[Node, Optional[int]], deep: frozenset = fro
             elif n in deep and previous is not None and a in previous:
                 refs.append(("C", t - ta, previous[a]))
             else:
-                refs.append(("C", t - ta, a.op.name, a.shape, a.dtype.str))
-        key = (n.op.name, n.dtype.str, n.shape, attrs, tuple(refs))
+                refs.append(("C", t - ta, a.op, a.shape, a.dtype.str))
+        key = (n.op, n.dtype.str, n.shape, attrs, tuple(refs))
         c = table.get(key)
         if c is None:
             c = table[key] = len(keys)

@@ -149,7 +149,7 @@ class Node:
                 shape: Shape, dtype):
         if not isinstance(dtype, np.dtype):
             dtype = np.dtype(dtype)
-        key = (op.name, tuple(map(id, args)),
+        key = (op, tuple(map(id, args)),
                tuple([(k, _attr_key(v)) for k, v in attrs]) if attrs else (), shape, dtype.str)
         node = _INTERN.get(key)
         build = _BUILD
@@ -178,7 +178,7 @@ class Node:
     @classmethod
     def existing(cls, op, args: Tuple["Node", ...], attrs, shape: Shape, dtype) -> Optional["Node"]:
         """The node with this structure if one is alive, else None (nothing is built)."""
-        key = (op.name, tuple(map(id, args)), tuple([(k, _attr_key(v)) for k, v in attrs]),
+        key = (op, tuple(map(id, args)), tuple([(k, _attr_key(v)) for k, v in attrs]),
                shape, np.dtype(dtype).str)
         node = _INTERN.get(key)
         record = _BUILD.record
@@ -228,7 +228,7 @@ class Node:
 
     def label(self) -> str:
         """Short text: ``op name : f64(B, 3)``."""
-        nm = self.attr("name") if self.op.name in ("input", "param") else self.name
+        nm = self.attr("name") if self.op.bound else self.name
         head = f"{self.op.name} {nm}" if nm else self.op.name
         return f"{head} : {dtype_name(self.dtype)}{format_shape(self.shape)}"
 
@@ -292,7 +292,7 @@ class Graph:
         self.inputs: Dict[str, Node] = {}
         self.params: Dict[str, Node] = {}
         for n in self.nodes:
-            table = {"input": self.inputs, "param": self.params}.get(n.op.name)
+            table = {"input": self.inputs, "param": self.params}.get(n.op.source)
             if table is None:
                 continue
             nm = n.attr("name")
@@ -335,14 +335,14 @@ class Graph:
             f"{k}: {sig(n)}" for k, n in {**self.inputs, **self.params}.items()) + ")"]
         body = []
         for n in self.nodes:
-            if n.op.name in ("input", "param"):
-                rhs = f"{n.op.name} {n.attr('name')}"
+            if n.op.bound:
+                rhs = f"{n.op.source} {n.attr('name')}"
             else:
                 shown = [(k, v) for k, v in n.attrs if not k.startswith("_")]
                 attrs = "".join(f" {k}={_short(v)}" for k, v in shown)
                 rhs = n.op.name + "".join(f" %{ids[a]}" for a in n.args) + attrs
             note = []
-            if n.name and n.op.name not in ("input", "param"):
+            if n.name and not n.op.bound:
                 note.append(n.name)
             if n.step is not None:
                 note.append(f"t={n.step}")

@@ -49,7 +49,7 @@ def check_leaf_names(rec, mask: bool = False) -> None:
             if isinstance(root, Node)]
     for root, where in uses:
         for n in toposort([root]):
-            if n.op.name not in ("param", "input"):
+            if not n.op.bound:
                 continue
             name = n.attr("name")
             if seen.setdefault(name, n) is not n:
@@ -61,6 +61,6 @@ def check_leaf_names(rec, mask: bool = False) -> None:
             owner = taken.get(name)
             if owner is not None:
                 raise RecurrenceError(
-                    f"{rec.name}: name collision: {n.op.name} {name!r} "
+                    f"{rec.name}: name collision: {n.op.source} {name!r} "
                     f"{dtype_name(n.dtype)}{format_shape(n.shape)}, used in {where}, and "
                     f"{owner} would both be named {name!r} in the unrolled graph; rename one")

@@ -176,7 +176,7 @@ class Recurrence:
                 raise RecurrenceError(
                     f"{self.name}: the equation for {name!r} uses {n.name}, a variable of another "
                     f"recurrence; declare it in {self.name!r}")
-            if n.op.name == "input":
+            if n.op.source == "input":
                 raise RecurrenceError(
                     f"{self.name}: the equation for {name!r} uses the graph input "
                     f"{n.attr('name')!r}, which is not declared in this recurrence; declare "
@@ -254,7 +254,7 @@ class Recurrence:
             if n.op is VAR:
                 ids[n] = n.attr("name")
                 continue
-            if n.op.name == "param":
+            if n.op.source == "param":
                 key = n.attr("name")
                 g.add_node(key, kind="param", label=key, shape=n.shape, dtype=dtype_name(n.dtype))
             else:

@@ -103,8 +103,8 @@ class Evaluator:
         self._leaves = []  # (slot, kind, name, node)
         self._steps = []   # (slot, kernel, arg slots, static kwargs, symbolic shape or None, frees)
         for i, n in enumerate(nodes):
-            if n.op.name in ("input", "param"):
-                self._leaves.append((i, n.op.name, n.attr("name"), n))
+            if n.op.bound:
+                self._leaves.append((i, n.op.source, n.attr("name"), n))
                 continue
             kwargs = dict(n.attrs)
             sym_shape = None
@@ -200,8 +200,8 @@ def find_anomaly(graph, inputs: Optional[Mapping] = None, params: Optional[Mappi
             break
         node = worse
     bad = describe_bad(values[node], xp)
-    if node.op.name in ("input", "param"):
-        return f"{node.op.name} {node.attr('name')!r} holds them: {bad}"
+    if node.op.bound:
+        return f"{node.op.source} {node.attr('name')!r} holds them: {bad}"
     where = f" at t={node.step}" if node.step is not None else ""
     origin = f" (from {node.origin})" if node.origin else ""
     return f"{node.label()}{where}{origin} produced them from finite arguments: {bad}"

@@ -1,7 +1,7 @@
-"""The op library.  Each module registers its ops (shape rule, kernel, VJP together)
+"""The op library.  Each module registers its ops (every interpretation of an op together)
 and exports the functions that build nodes."""
 
-from .registry import OPS, Frozen, O, Op, apply, register
+from .registry import OPS, Frozen, O, Op, apply, register, unregister
 from .source import (DEFAULT_DTYPE, const, full, input, numel, ones, ones_like, param, zeros,
                      zeros_like)
 from .shape_ops import (broadcast_to, concat, index, reshape, split, stack, sum_to_shape,

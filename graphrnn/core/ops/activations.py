@@ -5,7 +5,8 @@ form, within a few ulp wherever the result is a normal number, with the exponent
 that nothing overflows (no warning, no inf); where the exact value is subnormal (x below
 about -87 in float32, -708 in float64) the result is at most the smallest normal number
 (the tanh form ``(1 + tanh(x / 2)) / 2`` lost relative accuracy below -15 and was 0 below
--38).  Five ufunc calls in place, no temporary.  ``log_sigmoid`` is
+-38).  Five ufunc calls in place, no temporary: the kernel runs them and compiled NumPy code
+is their text (one sequence, :func:`_sigmoid_calls`, so the same bits).  ``log_sigmoid`` is
 ``min(x, 0) - log1p(exp(-|x|))``, finite wherever ``x`` is.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .elementwise import _unary, mul, neg, sub
+from .forms import run_ufuncs, ufunc_text
 
 __all__ = ["sigmoid", "log_sigmoid", "EXP_LIMIT"]
 
@@ -39,15 +41,30 @@ def _exp_limit(t) -> float:
 EXP_LIMIT = {np.dtype(t): _exp_limit(t) for t in (np.float16, np.float32, np.float64)}
 
 
+def _sigmoid_calls(x, e, limit):
+    """``1 / (1 + exp(min(-x, L)))`` as five ufunc calls writing ``e`` in place: no
+    overflow, NaN stays NaN.  ``x``/``e`` are arrays (the kernel) or texts (the emission)."""
+    return (("negative", x), ("minimum", e, limit), ("exp", e), ("add", e, 1), ("divide", 1, e))
+
+
 def _sigmoid_kernel(xp, x):
-    """``1 / (1 + exp(min(-x, L)))`` in one fresh array: five ufuncs, no overflow, NaN stays
-    NaN.  The compiled NumPy code runs these ufuncs in this order (compiler/emit.py): the
-    same bits."""
-    e = xp.negative(x, out=xp.empty_like(x))
-    xp.minimum(e, EXP_LIMIT[x.dtype], out=e)
-    xp.exp(e, out=e)
-    xp.add(e, 1, out=e)
-    return xp.divide(1, e, out=e)
+    """The sigmoid of ``x`` in one fresh array (:func:`_sigmoid_calls`)."""
+    e = xp.empty_like(x)
+    return run_ufuncs(xp, _sigmoid_calls(x, e, EXP_LIMIT[x.dtype]), e)
+
+
+def _sigmoid_numpy(e) -> str:
+    """Compiled NumPy code: the kernel's calls, in place in the output buffer."""
+    return ufunc_text(_sigmoid_calls(e.args[0], e.v, EXP_LIMIT[e.dtype]), e.v, e.out)
+
+
+_SIGMOID_CUDA = ("({T}(1) / ({T}(1) + exp(({0}) < {T}(-{LOGMAX}) ? {T}({LOGMAX})"
+                 " : -({0}))))")
+
+
+def _sigmoid_cuda(node, args, ctype) -> str:
+    """The C++ form, clamped at the largest ``exp`` argument of the node's type."""
+    return _SIGMOID_CUDA.format(*args, T=ctype, LOGMAX=repr(EXP_LIMIT.get(node.dtype, 0.0)))
 
 
 def _log_sigmoid_kernel(xp, x):
@@ -63,8 +80,7 @@ def _log_sigmoid_kernel(xp, x):
 # log_sigmoid takes one branch per sign
 sigmoid = _unary("sigmoid", _sigmoid_kernel,
                  lambda n, g: (mul(g, mul(n, sub(1.0, n))),), "1 / (1 + e ** -x), stable",
-                 cuda="({T}(1) / ({T}(1) + exp(({0}) < {T}(-{LOGMAX}) ? {T}({LOGMAX})"
-                      " : -({0}))))")
+                 cuda=_sigmoid_cuda, numpy=_sigmoid_numpy, inplace=(0,), broadcasting=True)
 log_sigmoid = _unary("log_sigmoid", _log_sigmoid_kernel,
                      lambda n, g: (mul(g, sigmoid(neg(n.args[0]))),),
                      "log(sigmoid(x)) = -softplus(-x), stable",

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..ir import Node, dtype_name
 from ..shapes import ShapeError, format_shape
+from .forms import atom, infix, nary, prefix
 from .registry import Op, apply, check_float, register, same_dtype, same_shape
 from .shape_ops import broadcast_to
 from .source import const, zeros_like
@@ -85,9 +86,11 @@ def _ew_rule(opname, out_dtype=None, floats=False):
     return rule
 
 
-def _unary(name, kernel, vjp, doc, floats=True, cuda=None):
+def _unary(name, kernel, vjp, doc, floats=True, **table):
+    """Register an elementwise op of one argument (``table``: its other interpretations,
+    see :class:`Op`) and return its builder."""
     op = register(Op(name, _ew_rule(name, floats=floats), kernel, vjp, elementwise=True, doc=doc,
-                     cuda=cuda))
+                     **table))
 
     def build(x: Node) -> Node:
         return apply(op, x)
@@ -96,8 +99,8 @@ def _unary(name, kernel, vjp, doc, floats=True, cuda=None):
     return build
 
 
-def _binary(name, kernel, vjp, doc, cuda=None):
-    op = register(Op(name, _ew_rule(name), kernel, vjp, elementwise=True, doc=doc, cuda=cuda))
+def _binary(name, kernel, vjp, doc, **table):
+    op = register(Op(name, _ew_rule(name), kernel, vjp, elementwise=True, doc=doc, **table))
 
     def build(a, b) -> Node:
         return apply(op, *_prepare(name, a, b))
@@ -107,31 +110,39 @@ def _binary(name, kernel, vjp, doc, cuda=None):
 
 
 # ---------------------------------------------------------------- arithmetic
-add = _binary("add", lambda xp, a, b: a + b, lambda n, g: (g, g), "a + b", cuda="{0} + {1}")
-sub = _binary("sub", lambda xp, a, b: a - b, lambda n, g: (g, neg(g)), "a - b", cuda="{0} - {1}")
+add = _binary("add", lambda xp, a, b: a + b, lambda n, g: (g, g), "a + b", cuda="{0} + {1}",
+              numpy="add", printing=infix("+", 1, associative=True))
+sub = _binary("sub", lambda xp, a, b: a - b, lambda n, g: (g, neg(g)), "a - b", cuda="{0} - {1}",
+              numpy="subtract", printing=infix("-", 1))
 mul = _binary("mul", lambda xp, a, b: a * b,
-              lambda n, g: (mul(g, n.args[1]), mul(g, n.args[0])), "a * b", cuda="{0} * {1}")
+              lambda n, g: (mul(g, n.args[1]), mul(g, n.args[0])), "a * b", cuda="{0} * {1}",
+              numpy="multiply", printing=infix("*", 2, associative=True))
 div = _binary("div", lambda xp, a, b: a / b,
               lambda n, g: (div(g, n.args[1]), neg(mul(g, div(n, n.args[1])))), "a / b",
-              cuda="{0} / {1}")
+              cuda="{0} / {1}", numpy="divide", printing=infix("/", 2))
 neg = _unary("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False,
-             cuda="-({0})")  # parenthesized: a literal -2.0 must not become --2.0
+             cuda="-({0})",  # parenthesized: a literal -2.0 must not become --2.0
+             numpy="negative", printing=prefix("-", 4))
 
 # ---------------------------------------------------------------- activations / math
-exp = _unary("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x", cuda="exp({0})")
+exp = _unary("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x", cuda="exp({0})",
+             numpy="exp")
 log = _unary("log", lambda xp, x: xp.log(x), lambda n, g: (div(g, n.args[0]),), "natural log",
-             cuda="log({0})")
+             cuda="log({0})", numpy="log")
 tanh = _unary("tanh", lambda xp, x: xp.tanh(x),
-              lambda n, g: (mul(g, sub(1.0, square(n))),), "hyperbolic tangent", cuda="tanh({0})")
+              lambda n, g: (mul(g, sub(1.0, square(n))),), "hyperbolic tangent", cuda="tanh({0})",
+              numpy="tanh")
 
 
 relu = _unary("relu", lambda xp, x: xp.maximum(x, 0),
               lambda n, g: (where(greater(n.args[0], 0.0), g, zeros_like(g)),), "max(x, 0)",
-              cuda="({0} < {T}(0) ? {T}(0) : {0})")  # NaN stays NaN, as in NumPy
+              cuda="({0} < {T}(0) ? {T}(0) : {0})",  # NaN stays NaN, as in NumPy
+              numpy="{v} = np.maximum({0}, 0, out={out})", inplace=(0,), broadcasting=True)
 square = _unary("square", lambda xp, x: x * x,
-                lambda n, g: (mul(g, mul(n.args[0], 2.0)),), "x * x", cuda="{0} * {0}")
+                lambda n, g: (mul(g, mul(n.args[0], 2.0)),), "x * x", cuda="{0} * {0}",
+                numpy="square")
 sqrt = _unary("sqrt", lambda xp, x: xp.sqrt(x),
-              lambda n, g: (div(g, mul(n, 2.0)),), "square root", cuda="sqrt({0})")
+              lambda n, g: (div(g, mul(n, 2.0)),), "square root", cuda="sqrt({0})", numpy="sqrt")
 
 
 def _pow_rule(x, *, exponent):
@@ -146,8 +157,14 @@ def _pow_vjp(n, g):
     return (mul(g, mul(pow(n.args[0], c - 1), c)),)
 
 
+def _pow_printing(node, args):
+    return f"{atom(args[0])} ** {node.attr('exponent'):g}", 5
+
+
 register(Op("pow", _pow_rule, lambda xp, x, *, exponent: x ** exponent, _pow_vjp,
-            elementwise=True, doc="x ** p for a constant p", cuda="pow({0}, {T}({exponent!r}))"))
+            elementwise=True, doc="x ** p for a constant p", cuda="pow({0}, {T}({exponent!r}))",
+            numpy="{v} = np.power({0}, {exponent!r}, out={out})", inplace=(0,),
+            broadcasting=True, printing=_pow_printing))
 
 
 def pow(x: Node, exponent) -> Node:
@@ -170,7 +187,7 @@ def pow(x: Node, exponent) -> Node:
 def _compare(name, kernel, symbol):
     op = register(Op(name, _ew_rule(name, out_dtype=bool), kernel, None, elementwise=True,
                      doc=f"elementwise {name}, a bool mask (not differentiable)",
-                     cuda="{0} " + symbol + " {1}"))
+                     cuda="{0} " + symbol + " {1}", numpy=name))
 
     def build(a, b) -> Node:
         return apply(op, *_prepare(name, a, b))
@@ -198,11 +215,11 @@ def _bool_rule(name):
 
 
 register(Op("logical_not", _bool_rule("logical_not"), lambda xp, a: ~a, elementwise=True,
-            doc="elementwise not of a bool mask", cuda="!{0}"))
+            doc="elementwise not of a bool mask", cuda="!{0}", numpy="logical_not"))
 register(Op("logical_and", _bool_rule("logical_and"), lambda xp, a, b: a & b, elementwise=True,
-            doc="elementwise and of bool masks", cuda="{0} && {1}"))
+            doc="elementwise and of bool masks", cuda="{0} && {1}", numpy="logical_and"))
 register(Op("logical_or", _bool_rule("logical_or"), lambda xp, a, b: a | b, elementwise=True,
-            doc="elementwise or of bool masks", cuda="{0} || {1}"))
+            doc="elementwise or of bool masks", cuda="{0} || {1}", numpy="logical_or"))
 
 
 def logical_not(a: Node) -> Node:
@@ -236,7 +253,9 @@ def _where_vjp(n, g):
 
 register(Op("where", _where_rule, lambda xp, c, a, b: xp.where(c, a, b), _where_vjp,
             elementwise=True, doc="select a where the mask is true, else b",
-            cuda="({0} ? {1} : {2})"))
+            cuda="({0} ? {1} : {2})",
+            numpy="{v} = {out}; np.copyto({v}, {2}); np.copyto({v}, {1}, where={0})",
+            inplace=(2,), broadcasting=True))
 
 
 def where(cond: Node, a, b) -> Node:
@@ -259,7 +278,8 @@ def _cast_vjp(n, g):
 
 register(Op("cast", lambda x, *, dtype: (x.shape, dtype),
             lambda xp, x, *, dtype: x.astype(dtype), _cast_vjp, elementwise=True,
-            doc="convert to another dtype", cuda="({T})({0})"))
+            doc="convert to another dtype", cuda="({T})({0})",
+            numpy="{v} = {out}; np.copyto({v}, {0}, casting='unsafe')"))
 
 
 def cast(x: Node, dtype) -> Node:
@@ -271,9 +291,14 @@ def cast(x: Node, dtype) -> Node:
     return x if dtype == x.dtype else apply("cast", x, dtype=dtype)
 
 
+def _alias(e) -> str:
+    """The view of an identity: its argument itself."""
+    return e.args[0]
+
+
 register(Op("stop_gradient", lambda x: (x.shape, x.dtype), lambda xp, x: x,
             lambda n, g: (None,), elementwise=True,
-            doc="identity forward, zero gradient (truncated BPTT)"))
+            doc="identity forward, zero gradient (truncated BPTT)", view=_alias, marker=True))
 
 
 def stop_gradient(x: Node) -> Node:
@@ -289,9 +314,27 @@ def _add_n_kernel(xp, *xs):
     return out
 
 
+def _add_n_numpy(e) -> str:
+    """A run of steps reduced into the output first (from -0.0: the same bits as adding the
+    terms one by one), then the other terms added in place."""
+    runs = [x for i, x in enumerate(e.args) if e.is_run(i)]
+    rest = [x for i, x in enumerate(e.args) if not e.is_run(i)]
+    v = e.v
+    if runs:
+        start = ", initial=-0.0" if e.ufunc_reduce and e.dtype.kind == "f" else ""
+        fn = "add.reduce" if e.ufunc_reduce else "sum"
+        parts = [f"{v} = {e.out}", f"np.{fn}({runs[0]}, axis=0, out={v}{start})"]
+        parts += [f"np.add({v}, {x}, out={v})" for x in runs[1:] + rest]
+        return "; ".join(parts)
+    return (f"{v} = np.add({rest[0]}, {rest[1]}, out={e.out})"
+            + "".join(f"; np.add({v}, {x}, out={v})" for x in rest[2:]))
+
+
 register(Op("add_n", _ew_rule("add_n"), _add_n_kernel, lambda n, g: (g,) * len(n.args),
             elementwise=True, doc="the sum of n equally shaped terms (gradient accumulation)",
-            cuda="+"))  # no placeholders: an n-ary infix operator
+            cuda="+",  # no placeholders: an n-ary infix operator
+            numpy=_add_n_numpy, inplace=(0, 1), broadcasting=True, aggregate=True,
+            printing=nary("+", 1)))
 
 
 def add_n(xs) -> Node:
@@ -304,7 +347,8 @@ def add_n(xs) -> Node:
 
 register(Op("recompute", lambda x: (x.shape, x.dtype), lambda xp, x: x,
             lambda n, g: (g,), elementwise=True,
-            doc="identity marking a checkpointed value recomputation starts from"))
+            doc="identity marking a checkpointed value recomputation starts from", view=_alias,
+            marker=True))
 
 
 def recompute(x: Node) -> Node:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ir import Node
 from ..shapes import ShapeError, format_shape
+from .forms import infix
 from .registry import Op, apply, register, same_dtype
 from .shape_ops import reshape, swap_last
 
@@ -34,8 +35,20 @@ def _matmul_vjp(n, g):
     return ga, gb
 
 
+def _matmul_numpy(e) -> str:
+    """``np.matmul`` into the output; ``(..., M, K) @ (K, N)`` as one GEMM over all
+    leading rows (both sides viewed as matrices)."""
+    a, b = e.arg_shape(0), e.arg_shape(1)
+    if len(a) > 2 and len(b) == 2:
+        flat = e.flat(e.out, (-1, e.shape[-1]))
+        return (f"np.matmul({e.args[0]}.reshape({e.sh((-1, a[-1]))}), {e.args[1]}, "
+                f"out={flat}); {e.v} = {e.out}")
+    return f"{e.v} = np.matmul({e.args[0]}, {e.args[1]}, out={e.out})"
+
+
 register(Op("matmul", _matmul_rule, lambda xp, a, b: xp.matmul(a, b), _matmul_vjp,
-            doc="matrix product over the last two axes"))
+            doc="matrix product over the last two axes", numpy=_matmul_numpy,
+            printing=infix("@", 3)))
 
 
 def matmul(a: Node, b: Node) -> Node:

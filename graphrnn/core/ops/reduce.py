@@ -44,10 +44,20 @@ def expand_back(g: Node, x: Node, axes) -> Node:
     return broadcast_to(reshape(g, _reduced(x.shape, axes, True)), x.shape)
 
 
+def _reduce_numpy(ufunc: str, function: str):
+    """A reduction into the output buffer: the ufunc's ``reduce`` on NumPy (it skips a
+    wrapper), ``function`` (a reduction kernel) on CuPy."""
+    def emit(e) -> str:
+        fn = f"{ufunc}.reduce" if e.ufunc_reduce else function
+        return (f"{e.v} = np.{fn}({e.args[0]}, axis={tuple(e.attrs['axes'])!r}, "
+                f"keepdims={e.attrs['keepdims']}, out={e.out})")
+    return emit
+
+
 register(Op("sum", _reduce_rule("sum"),
             lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes, keepdims=keepdims),
             lambda n, g: (expand_back(g, n.args[0], n.attr("axes")),),
-            doc="sum over axes"))
+            doc="sum over axes", numpy=_reduce_numpy("add", "sum")))
 
 
 def sum(x: Node, axis=None, keepdims: bool = False) -> Node:
@@ -81,7 +91,8 @@ def _max_rule(x, *, axes, keepdims):
 
 register(Op("max", _max_rule,
             lambda xp, x, *, axes, keepdims: xp.max(x, axis=axes, keepdims=keepdims),
-            _max_vjp, doc="maximum over axes (ties share the gradient)"))
+            _max_vjp, doc="maximum over axes (ties share the gradient)",
+            numpy=_reduce_numpy("maximum", "amax")))
 
 
 def max(x: Node, axis=None, keepdims: bool = False) -> Node:

@@ -1,4 +1,10 @@
-"""The op registry: one :class:`Op` per operation, holding its shape rule, kernel and VJP.
+"""The op registry: one :class:`Op` per operation, holding every interpretation of it.
+
+An op is a table entry per interpretation (in the spirit of JAX's autodidax rule tables):
+its shape/dtype rule, its reference kernel, its VJP, its NumPy emission for compiled code,
+its CUDA scalar expression for fused kernels and its printing form.  Everything else (the
+evaluator, the compiler, the printer, the diagrams) reads these tables and knows no op by
+name.
 
 ``apply("tanh", x)`` checks the arguments with the op's shape rule and returns the
 (hash-consed) node.  Kernels are written against an array module ``xp`` (numpy or
@@ -9,40 +15,112 @@ gradients are graphs and can be differentiated again.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
 from ..ir import Node, dtype_name
 from ..shapes import ShapeError, format_shape
 
-__all__ = ["Op", "OPS", "O", "register", "apply", "Frozen", "check_float", "same_dtype"]
+__all__ = ["Op", "OPS", "O", "register", "unregister", "apply", "Frozen", "check_float",
+           "same_dtype"]
+
+#: the ways a leaf gets its value (:attr:`Op.source`)
+SOURCES = ("input", "param", "const", "fill")
 
 
 class Op:
-    """An operation: ``shape_rule(*args, **attrs) -> (shape, dtype)``, ``kernel`` and ``vjp``.
+    """An operation: its table entry for every interpretation.
 
-    ``vjp(node, g)`` returns one gradient node (or ``None``) per argument.
-    ``elementwise`` marks ops whose output element depends only on the same element
-    of each (equally shaped) argument, for fusion.  ``cuda`` is such an op's scalar
-    C++ expression for fused GPU kernels: ``{0}``, ``{1}``... name the arguments, ``{T}``
-    the result's C type and ``{attr}`` an attribute (``"tanh({0})"``); one without
-    placeholders is an n-ary infix operator (``add_n``'s ``"+"``).
+    - ``shape_rule(*args, **attrs) -> (shape, dtype)`` checks a use and gives the result type;
+    - ``kernel(xp, *arrays, **attrs)`` computes it (the reference evaluator, and compiled
+      code for ops without a NumPy emission);
+    - ``vjp(node, g)`` returns one gradient node (or ``None``) per argument;
+    - ``numpy``: how compiled NumPy/CuPy code computes it into a planned buffer: a ufunc
+      name (``"subtract"`` writes ``v = np.subtract(a, b, out=out)``), a format template
+      (``"{v} = np.maximum({0}, 0, out={out})"``: ``{0}``... the arguments, ``{v}`` the
+      result, ``{out}`` its buffer, attributes by name) or a callable given the compiler's
+      emission context (see :class:`graphrnn.compiler.emit.Emission`) returning the text;
+      ``None``: compiled code calls the kernel (which allocates its result);
+    - ``inplace``: the argument positions the output buffer may share (the emission reads
+      each element before it writes it): ``True`` for all, the default of a ufunc name;
+    - ``broadcasting``: the NumPy emission broadcasts its arguments itself (NumPy ufunc
+      semantics), the default of a ufunc name;
+    - ``view(e) -> str``: the result is a view of argument 0 (no buffer, never copied); the
+      expression text from the emission context;
+    - ``cuda``: the scalar C++ expression for fused GPU kernels of an ``elementwise`` op:
+      ``{0}``, ``{1}``... name the arguments, ``{T}`` the result's C type and ``{attr}`` an
+      attribute (``"tanh({0})"``); one without placeholders is an n-ary infix operator
+      (``add_n``'s ``"+"``); a callable ``(node, args, ctype) -> str`` writes it itself;
+    - ``printing(node, args) -> (text, precedence)`` for :func:`graphrnn.core.pretty.format_expr`
+      (``args`` are the arguments' ``(text, precedence)``; returning None, or no entry,
+      prints ``name(args...)``); see :mod:`.forms`.
+
+    Flags that group ops: ``elementwise`` (each output element depends only on the same
+    element of each equally shaped argument: fusable), ``wants_shape`` (the kernel is given
+    the resolved output shape), and ``source``, ``join``, ``aggregate``, ``subscript``,
+    ``marker``, ``elidable`` (explained where they are set, below).
     """
 
     __slots__ = ("name", "shape_rule", "kernel", "vjp", "elementwise", "wants_shape", "doc",
-                 "cuda")
+                 "cuda", "numpy", "inplace", "broadcasting", "view", "printing", "source",
+                 "join", "aggregate", "subscript", "marker", "elidable")
 
     def __init__(self, name: str, shape_rule: Callable, kernel: Callable,
                  vjp: Optional[Callable] = None, *, elementwise: bool = False,
-                 wants_shape: bool = False, doc: str = "", cuda: Optional[str] = None):
+                 wants_shape: bool = False, doc: str = "",
+                 cuda: Union[str, Callable, None] = None,
+                 numpy: Union[str, Callable, None] = None,
+                 inplace: Union[bool, Tuple[int, ...], None] = None,
+                 broadcasting: Optional[bool] = None, view: Optional[Callable] = None,
+                 printing: Optional[Callable] = None, source: Optional[str] = None,
+                 join: Optional[str] = None, aggregate: bool = False,
+                 subscript: Optional[str] = None, marker: bool = False,
+                 elidable: bool = False):
         self.name, self.shape_rule, self.kernel, self.vjp = name, shape_rule, kernel, vjp
         self.elementwise, self.wants_shape, self.doc = elementwise, wants_shape, doc
-        self.cuda = cuda
+        self.cuda, self.numpy, self.view, self.printing = cuda, numpy, view, printing
+        ufunc = isinstance(numpy, str) and "{" not in numpy
+        if ufunc and not isinstance(getattr(np, numpy, None), np.ufunc):
+            raise ValueError(f"op {name!r}: numpy={numpy!r} names no NumPy ufunc")
+        #: argument positions the output may overwrite (True: every argument)
+        self.inplace = (True if ufunc else ()) if inplace is None else inplace
+        #: the NumPy emission broadcasts its arguments itself
+        self.broadcasting = ufunc if broadcasting is None else broadcasting
+        if source is not None and source not in SOURCES:
+            raise ValueError(f"op {name!r}: source must be one of {SOURCES}, got {source!r}")
+        if join not in (None, "new", "existing"):
+            raise ValueError(f"op {name!r}: join must be 'new' or 'existing', got {join!r}")
+        if subscript not in (None, "read", "write"):
+            raise ValueError(f"op {name!r}: subscript must be 'read' or 'write', got "
+                             f"{subscript!r}")
+        #: a leaf's value: "input"/"param" (given by name at call time), "const" (its
+        #: attributes), "fill" (one value, in an array allocated per binding); None: computed
+        self.source = source
+        #: joins its arguments along an axis: "new" (stack: argument k is slice k of the
+        #: result), "existing" (concat: consecutive slabs); members may be computed in place
+        self.join = join
+        #: gathers many equally shaped values (stack, concat, add_n): when they are a
+        #: loop's values at consecutive steps, the compiler passes them as one run
+        self.aggregate = aggregate
+        #: has a ``key`` index attribute whose axis 0 may be a time step: "read" (the result
+        #: is ``args[0][key]``) or "write" (the result's ``[key]`` holds ``args[0]``)
+        self.subscript = subscript
+        #: an identity that marks its argument for a transform (truncated BPTT,
+        #: checkpointing): a plain alias when run, but no free view for loop formation
+        self.marker = marker
+        #: a view the compiler may leave out when every user's emission is ``broadcasting``
+        self.elidable = elidable
 
     @property
     def differentiable(self) -> bool:
+        """True when the op has a VJP."""
         return self.vjp is not None
+
+    @property
+    def bound(self) -> bool:
+        """A leaf whose value the caller gives by name (an input or a parameter)."""
+        return self.source in ("input", "param")
 
     def __repr__(self):
         return f"<Op {self.name}>"
@@ -78,6 +156,15 @@ def register(op: Op) -> Op:
         raise ValueError(f"op {op.name!r} is already registered")
     OPS[op.name] = op
     return op
+
+
+def unregister(op) -> None:
+    """Remove ``op`` (an Op or its name) from the registry: a test's own op, registered for
+    the test only.  Nodes already built with it keep working."""
+    name = op if isinstance(op, str) else op.name
+    if name not in OPS or not isinstance(op, str) and OPS[name] is not op:
+        raise KeyError(f"op {name!r} is not registered")
+    del OPS[name]
 
 
 def apply(op, *args: Node, **attrs) -> Node:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from ..ir import Node
 from ..shapes import ShapeError, Sym, as_shape, format_shape, size_of
+from .forms import ATOM, atom, transparent
 from .registry import Op, apply, norm_axis, register, same_dtype
 
 __all__ = ["reshape", "broadcast_to", "sum_to_shape", "transpose", "swap_last", "index",
@@ -23,7 +24,8 @@ def _reshape_rule(x, *, shape):
 
 register(Op("reshape", _reshape_rule, lambda xp, x, *, shape: xp.reshape(x, shape),
             lambda node, g: (reshape(g, node.args[0].shape),), wants_shape=True,
-            doc="Same elements, new shape (row-major)."))
+            doc="Same elements, new shape (row-major).",
+            view=lambda e: f"{e.args[0]}.reshape({e.sh(e.shape)})"))
 
 
 def _infer_minus_one(x: Node, shape):
@@ -75,21 +77,43 @@ def _sum_to_rule(g, *, shape):
     return shape, g.dtype
 
 
+def _summed_axes(gshape, shape):
+    """The axes of ``gshape`` that summing down to ``shape`` removes (kept as size 1)."""
+    lead = len(gshape) - len(shape)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1)
+
+
 def _sum_to_kernel(xp, g, *, shape):
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    axes = _summed_axes(g.shape, shape)
     out = g.sum(axis=axes, keepdims=True) if axes else g
     return out.reshape(shape)
+
+
+def _sum_to_numpy(e) -> str:
+    """One reduction into the output viewed with the summed axes kept."""
+    g, shape = e.arg_shape(0), e.shape
+    kept = e.flat(e.out, (1,) * (len(g) - len(shape)) + tuple(shape))
+    fn = "add.reduce" if e.ufunc_reduce else "sum"
+    return (f"np.{fn}({e.args[0]}, axis={_summed_axes(g, shape)!r}, keepdims=True, "
+            f"out={kept}); {e.v} = {e.out}")
+
+
+def _broadcast_view(e) -> str:
+    if e.elided:
+        return f"{e.args[0]}  # broadcast by its ufunc users"
+    return f"np.broadcast_to({e.args[0]}, {e.sh(e.shape)})"
 
 
 register(Op("broadcast_to", _broadcast_rule,
             lambda xp, x, *, shape: xp.broadcast_to(x, shape),
             lambda node, g: (sum_to_shape(g, node.args[0].shape),), wants_shape=True,
-            doc="Repeat size-1 and missing leading axes up to a shape."))
+            doc="Repeat size-1 and missing leading axes up to a shape.",
+            view=_broadcast_view, elidable=True, printing=transparent))
 register(Op("sum_to_shape", _sum_to_rule, _sum_to_kernel,
             lambda node, g: (broadcast_to(g, node.args[0].shape),), wants_shape=True,
-            doc="The adjoint of broadcast_to: sum the broadcast axes away."))
+            doc="The adjoint of broadcast_to: sum the broadcast axes away.",
+            numpy=_sum_to_numpy))
 
 
 def broadcast_to(x: Node, shape) -> Node:
@@ -119,9 +143,17 @@ def _inverse(perm):
     return tuple(inv)
 
 
+def _transpose_printing(node, args):
+    axes, nd = node.attr("axes"), node.ndim
+    if axes[:-2] == tuple(range(nd - 2)) and axes[-2:] == (nd - 1, nd - 2):
+        return f"{atom(args[0])}.T", ATOM
+    return None  # printed as a call
+
+
 register(Op("transpose", _transpose_rule, lambda xp, x, *, axes: xp.transpose(x, axes),
             lambda node, g: (transpose(g, _inverse(node.attr("axes"))),),
-            doc="Permute axes."))
+            doc="Permute axes.", printing=_transpose_printing,
+            view=lambda e: f"{e.args[0]}.transpose({tuple(e.attrs['axes'])!r})"))
 
 
 def transpose(x: Node, axes=None) -> Node:
@@ -230,13 +262,22 @@ def _unindex_kernel(xp, g, *, key, shape):
     return out
 
 
+def _unindex_numpy(e) -> str:
+    """The output filled as the kernel fills it, then ``g`` placed at the key."""
+    fill = "-0.0" if e.dtype.kind == "f" else "0"
+    return f"{e.v} = {e.out}; {e.v}.fill({fill}); {e.v}{e.key(e.attrs['key'])} = {e.args[0]}"
+
+
 register(Op("index", _index_rule, lambda xp, x, *, key: x[_py_key(key)],
             lambda node, g: (apply("unindex", g, key=node.attr("key"),
                                    shape=node.args[0].shape),),
-            doc="Basic indexing: ints and slices per axis."))
+            doc="Basic indexing: ints and slices per axis.", subscript="read",
+            view=lambda e: f"{e.args[0]}{e.key(e.attrs['key'])}",
+            printing=lambda node, args: (f"{atom(args[0])}{node.attr('key')!r}", ATOM)))
 register(Op("unindex", _unindex_rule, _unindex_kernel,
             lambda node, g: (apply("index", g, key=node.attr("key")),), wants_shape=True,
-            doc="The adjoint of index: place g into zeros (-0.0) of the source shape."))
+            doc="The adjoint of index: place g into zeros (-0.0) of the source shape.",
+            subscript="write", numpy=_unindex_numpy))
 
 
 def index(x: Node, key) -> Node:
@@ -324,10 +365,30 @@ def _stack_vjp(node, g):
     return tuple(index(g, (slice(None),) * axis + (i,)) for i in range(len(node.args)))
 
 
+def _concat_numpy(e) -> str:
+    """One concatenate; a run of steps ``(n, rows, ...)`` joins as ``(n * rows, ...)``."""
+    pieces = [f"{x}.reshape({e.sh((-1,) + tuple(e.arg_shape(i)[2:]))})" if e.is_run(i) else x
+              for i, x in enumerate(e.args)]
+    return (f"{e.v} = np.concatenate(({', '.join(pieces)},), axis={e.attrs['axis']}, "
+            f"out={e.out})")
+
+
+def _stack_numpy(e) -> str:
+    """One stack; with runs of steps, a concatenate of the runs and the single steps."""
+    axis = e.attrs["axis"]
+    runs = [e.is_run(i) for i in range(len(e.args))]
+    if not any(runs):
+        return f"{e.v} = np.stack(({', '.join(e.args)},), axis={axis}, out={e.out})"
+    pieces = [x if r else f"{x}[None]" for x, r in zip(e.args, runs)]
+    return f"{e.v} = np.concatenate(({', '.join(pieces)},), axis={axis}, out={e.out})"
+
+
 register(Op("concat", _concat_rule, lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
-            _concat_vjp, doc="Join along an existing axis."))
+            _concat_vjp, doc="Join along an existing axis.", numpy=_concat_numpy,
+            join="existing", aggregate=True))
 register(Op("stack", _stack_rule, lambda xp, *xs, axis: xp.stack(xs, axis=axis),
-            _stack_vjp, doc="Join along a new axis (e.g. T steps into (T, B, H))."))
+            _stack_vjp, doc="Join along a new axis (e.g. T steps into (T, B, H)).",
+            numpy=_stack_numpy, join="new", aggregate=True))
 
 
 def concat(xs: Sequence[Node], axis: int = -1) -> Node:

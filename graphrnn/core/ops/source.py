@@ -6,6 +6,7 @@ import numpy as np
 
 from ..ir import Node
 from ..shapes import ShapeError, as_shape, format_shape, is_concrete
+from .forms import ATOM, leaf_name
 from .registry import Frozen, Op, apply, register
 
 __all__ = ["input", "param", "const", "full", "zeros", "ones", "zeros_like", "ones_like",
@@ -30,9 +31,11 @@ def _missing(kind):
 
 
 register(Op("input", _leaf_rule("input"), _missing("input"),
-            doc="A named value given at call time; its shape may use the symbolic batch B."))
+            doc="A named value given at call time; its shape may use the symbolic batch B.",
+            source="input", printing=leaf_name))
 register(Op("param", _leaf_rule("param"), _missing("param"),
-            doc="A named, trainable value with a concrete shape."))
+            doc="A named, trainable value with a concrete shape.", source="param",
+            printing=leaf_name))
 
 
 def input(name: str, shape, dtype=None) -> Node:
@@ -59,7 +62,13 @@ def _const_kernel(xp, *, value, dtype):
     return xp.asarray(v, dtype=dtype)
 
 
-register(Op("const", _const_rule, _const_kernel, doc="A constant scalar or array."))
+def _const_printing(node, args):
+    v = node.attr("value")
+    return (v.summary() if isinstance(v, Frozen) else repr(v)), ATOM
+
+
+register(Op("const", _const_rule, _const_kernel, doc="A constant scalar or array.",
+            source="const", printing=_const_printing))
 
 
 def const(value, dtype=None) -> Node:
@@ -84,7 +93,8 @@ def _fill_kernel(xp, *, shape, value, dtype):
 
 
 register(Op("fill", lambda *, shape, value, dtype: (shape, dtype), _fill_kernel,
-            wants_shape=True, doc="An array of one value; its shape may be symbolic."))
+            wants_shape=True, doc="An array of one value; its shape may be symbolic.",
+            source="fill", printing=lambda node, args: (f"full({node.attr('value')!r})", ATOM)))
 
 
 def full(shape, value, dtype=None) -> Node:
