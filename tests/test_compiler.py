@@ -65,7 +65,7 @@ def test_repeating_steps_become_loops_over_stacked_buffers():
     dg = gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["h"] ** 2)}))
     program = gr.compile(dg)
     src = program.source
-    assert src.startswith("def program(I, P, B, V, SH, AT, Z):")
+    assert src.startswith("def program(I, P, BUF, V, SH, AT, Z):")
     assert program.loops == 2 and src.count("for t in range(") == 2  # forward, backward
     assert "Node" not in src  # no graph work at run time
     assert "[t - 1]" in src   # a loop reads the previous step straight from its slot
@@ -122,7 +122,7 @@ def test_long_programs_are_split_into_parts_with_the_same_results(monkeypatch):
     program = _agree(dg, {"x": np.random.default_rng(0).normal(size=(5, 2, 2))},
                      {k: np.random.default_rng(1).normal(size=v.shape) * 0.5
                       for k, v in dg.params.items()}, roll=False)
-    assert "part0(I, P, B, V, SH, AT, Z, R)" in program.source and "R[" in program.source
+    assert "part0(I, P, BUF, V, SH, AT, Z, R)" in program.source and "R[" in program.source
     # an error in a later part still names its generated line and node
     logits = gr.input("logits", ("B", 3), F64)
     target = gr.input("target", ("B",), np.int64)

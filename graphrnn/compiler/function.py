@@ -86,11 +86,11 @@ def _frame_sizes(frame) -> Dict[str, int]:
 
 
 def assemble(rendered: Rendered, scope: dict, name: str) -> Function:
-    """Compile the rendered lines into a function ``program(I, P, B, V, SH, AT, Z)``."""
+    """Compile the rendered lines into a function ``program(I, P, BUF, V, SH, AT, Z)``."""
     head = [f"    {s} = Z[{s!r}]" for s in rendered.symbols]
     lines = rendered.lines
     if len(lines) <= PART_LINES or any(ind > 1 for ind, _, _ in lines):
-        text_lines = ["def program(I, P, B, V, SH, AT, Z):"] + head + [
+        text_lines = ["def program(I, P, BUF, V, SH, AT, Z):"] + head + [
             "    " * ind + txt for ind, txt, _ in lines]
         owners = [None] * (1 + len(head)) + [_info(ins) for _, _, ins in lines]
         text = "\n".join(text_lines) + "\n"
@@ -119,15 +119,15 @@ def _assemble_parts(rendered: Rendered, head, scope, name) -> Function:
     for v, d in sorted(defined_in.items()):
         if later.get(v, d) > d:
             handed.setdefault(d, []).append(v)
-    driver = ["def program(I, P, B, V, SH, AT, Z):"] + head + ["    R = {}"]
-    driver += [f"    {'return ' if k == len(chunks) - 1 else ''}part{k}(I, P, B, V, SH, AT, Z, R)"
+    driver = ["def program(I, P, BUF, V, SH, AT, Z):"] + head + ["    R = {}"]
+    driver += [f"    {'return ' if k == len(chunks) - 1 else ''}part{k}(I, P, BUF, V, SH, AT, Z, R)"
                for k in range(len(chunks))]
     texts = ["\n".join(driver) + "\n"]
     owners: List = [None] * len(driver)
     for k, chunk in enumerate(chunks):
         reads = sorted(v for v in used[k] | (set(rendered.output_ids) if k == len(chunks) - 1
                                              else set()) if defined_in.get(v, k) < k)
-        body = [f"def part{k}(I, P, B, V, SH, AT, Z, R):"] + [f"    v{v} = R[{v}]" for v in reads]
+        body = [f"def part{k}(I, P, BUF, V, SH, AT, Z, R):"] + [f"    v{v} = R[{v}]" for v in reads]
         owners += [None] * len(body)
         for i in chunk:
             body.append("    " + lines[i][1])
@@ -209,7 +209,7 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
             views.append(_slot(bufs[b], box, idx, env, starts, rendered.box_sizes))
         elif kind == "reshape":
             _, table, index, shape = desc
-            base = bufs[index] if table == "B" else views[index]
+            base = bufs[index] if table == "BUF" else views[index]
             views.append(base.reshape(resolve_shape(shape, env)))
         elif kind == "at":  # one step's slot of a stack, or of a ring of ``ring`` slots
             _, b, slot, ring = desc

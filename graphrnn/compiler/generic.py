@@ -39,7 +39,7 @@ __all__ = ["GenericProgram", "length_symbols"]
 #: base lengths tried in turn: the first at which the samples roll and generalize is used
 BASES = (8, 12)
 #: names a length symbol may not take: the batch, and the generated code's own
-RESERVED = frozenset({"B", T_VAR, "I", "P", "V", "SH", "AT", "Z", "R", "C", "K", "E"})
+RESERVED = frozenset({"B", T_VAR, "I", "P", "BUF", "V", "SH", "AT", "Z", "R", "C", "K", "E"})
 _NOT_GENERIC = (RollError, GeneralizeError, PlanError)
 
 

@@ -1,11 +1,11 @@
 """Rendering: a lowered, planned program as Python source over the backend's array module.
 
-The source is a function ``program(I, P, B, V, SH, AT, Z)``: ``I``/``P`` the inputs and
-parameters, ``B`` the planned buffers, ``V`` the planned views (slots of stacks, role slots
+The source is a function ``program(I, P, BUF, V, SH, AT, Z)``: ``I``/``P`` the inputs and
+parameters, ``BUF`` the planned buffers, ``V`` the planned views (slots of stacks, role slots
 at a fixed step, runs of steps), ``SH`` the symbolic shapes and ``AT`` the kernels'
 attributes resolved, ``Z`` the symbol sizes (``T = Z['T']``).  Straight code is one line
 per value; a loop is a ``for t in range(...)`` whose body reads earlier steps' role values
-straight from their slots (``B[3][t - 2]``).
+straight from their slots (``BUF[3][t - 2]``).
 Each line remembers the instruction it computes, so errors name the node and, in a loop,
 the step.  Nothing here looks at rendered text again.
 """
@@ -76,14 +76,14 @@ class _Writer(OpText):
 
     # -------------------------------------------------------------- references
     def role_slot(self, role: int, step) -> str:
-        """The slot of ``role`` at ``step``: inline in a loop body (``B[3][t - 1]``), a
+        """The slot of ``role`` at ``step``: inline in a loop body (``BUF[3][t - 1]``), a
         planned view in straight code."""
         st = self.plan.storage[role]
         step = as_poly(step)
         if T_VAR in step.symbols:
             if st.kind == "ring":
-                return f"B[{st.buffer}][({expr(step)}) % {st.size}]"
-            return f"B[{st.buffer}][{expr(st.slot(step))}]"
+                return f"BUF[{st.buffer}][({expr(step)}) % {st.size}]"
+            return f"BUF[{st.buffer}][{expr(st.slot(step))}]"
         return self.view(("at", st.buffer, st.slot(step), st.size if st.kind == "ring" else None))
 
     def run_view(self, role: int, first, last) -> str:
@@ -102,7 +102,7 @@ class _Writer(OpText):
         if o is None:
             return None
         if o[0] == "buf":
-            return f"B[{o[1]}]"
+            return f"BUF[{o[1]}]"
         if o[0] == "slot":
             box, idx = o[1], o[2]
             return self.view(("slot", self.plan.box_buffer[box], self._sizes(box), idx))
@@ -122,8 +122,8 @@ class _Writer(OpText):
 
     def flat_view(self, out: str, shape) -> str:
         """``out`` (a buffer, planned view or inline slot) reshaped to ``shape``."""
-        if out.startswith("B[") and out.count("[") == 1:
-            return self.view(("reshape", "B", int(out[2:-1]), tuple(shape)))
+        if out.startswith("BUF[") and out.count("[") == 1:
+            return self.view(("reshape", "BUF", int(out[4:-1]), tuple(shape)))
         if out.startswith("V["):
             return self.view(("reshape", "V", int(out[2:-1]), tuple(shape)))
         return f"{out}.reshape({self.shape(shape)})"
@@ -170,14 +170,14 @@ class _Writer(OpText):
             self.r.consts.append(ins.op.kernel(np, **dict(ins.node.attrs)))
             self.emit(f"{v} = C[{len(self.r.consts) - 1}]", ins)
         elif source == "fill":
-            self.emit(f"{v} = B[{self.plan.out[ins.id][1]}]", ins)
+            self.emit(f"{v} = BUF[{self.plan.out[ins.id][1]}]", ins)
         elif ins.op.view is not None or run_view(ins):
             self.emit(f"{v} = {self.view_expr(ins, args)}", ins, uses)
         elif ins.id not in self.plan.out:  # a generic kernel: allocates its result
             self.kernel(ins, v, args, uses)
         else:
             out = self.out_of(ins)
-            if out.startswith("B[") and out.count("[") > 1:  # a role slot in a loop body
+            if out.startswith("BUF[") and out.count("[") > 1:  # a role slot in a loop body
                 self.emit(f"{v} = {out}", ins)
                 out = v
             self.emit(self.op_text(ins, v, args, out), ins, uses)
