@@ -53,12 +53,13 @@ setup() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "installing graphrnn and its dev dependencies into $VENV"
         "$PY" -m pip install -q --upgrade pip >&2 || true
-        # the optional extras the demo and the tests use: MPI (mpi4py and the mpich wheel,
-        # with its mpiexec), MIDI (mido) and plots (matplotlib); in one install when every
-        # wheel fits this platform, else one by one (what is missing makes its tests skip)
-        if ! "$PY" -m pip install -q -e '.[dev,mpi,music,plots]' >&2; then
+        # the optional extras the demo and the tests use: real data sets (statsmodels), MPI
+        # (mpi4py and the mpich wheel, with its mpiexec), music (mido, music21) and plots
+        # (matplotlib); in one install when every wheel fits this platform, else one by one
+        # (what is missing makes its tests skip)
+        if ! "$PY" -m pip install -q -e '.[dev,data,mpi,music,plots]' >&2; then
             "$PY" -m pip install -q -e '.[dev]' >&2
-            for extra in mpi music plots; do
+            for extra in data mpi music plots; do
                 "$PY" -m pip install -q -e ".[$extra]" >&2 ||
                     say "the [$extra] extra is unavailable here: its tests will skip"
             done
@@ -95,7 +96,7 @@ case "$cmd" in
         "$VENV/bin/graphrnn" render lstm --view gradients --steps 12 --max-steps 4 \
             --repeat-params -o docs/lstm_gradients.svg
         "$VENV/bin/graphrnn" render lstm-by-hand --view optimized --steps 2 -o docs/lstm_optimized.svg
-        for ex in vanishing_gradients music translation; do
+        for ex in vanishing_gradients forecasting music translation; do
             "$PY" "examples/$ex.py" --quiet --out docs/examples
         done ;;
     test)

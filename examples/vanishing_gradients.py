@@ -1,6 +1,7 @@
 """Vanishing and exploding gradients: how |dL/dh[t-k]| changes with k for tanh RNNs whose
 recurrent matrix has spectral radius below and above 1, and for an LSTM; the a^k reference
-lines; the gradient-flow diagram; and gradient clipping taming an explosion.
+lines; a heat map of the gradient per time step and unit; the gradient-flow diagram; and
+gradient clipping taming an explosion.
 
     python examples/vanishing_gradients.py [--steps 40] [--out out/examples]
 """
@@ -44,7 +45,9 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     series, k = {}, np.arange(args.steps)
     for radius in (0.7, 1.3):
-        norms, _, _ = state_gradients(scaled_rnn(radius), args.steps, rng)
+        norms, graph, values = state_gradients(scaled_rnn(radius), args.steps, rng)
+        if radius == 0.7:  # per unit too, for the heat map
+            per_unit = visualize.state_gradient_map(graph, values)
         series[f"tanh RNN, radius {radius}"] = (k, norms)
         series[f"{radius}^k"] = (k, norms[0] * radius ** k)
     for bias in (0.0, 3.0):  # a large forget-gate bias keeps the cell's additive path open
@@ -62,7 +65,11 @@ def main(argv=None):
                                title="gradient reaching back k steps", xlabel="k",
                                ylabel="|dL/dh[T-k]|", logy=True,
                                dashed=[n for n in series if "^" in n])
-    print(f"plot: {plot}")
+    heat = visualize.heatmap(per_unit, os.path.join(args.out, "gradient_heatmap"),
+                             title="|dL/dh[t]| per unit, tanh RNN of radius 0.7, L = sum(h[T])",
+                             xlabel="time step t", ylabel="hidden unit", colorbar="|dL/dh|",
+                             log=True, first_column=1)
+    print(f"plots: {plot}, {heat}")
     if visualize.dot_available():
         small, _, vals = state_gradients(scaled_rnn(0.7), 8, rng)
         rec = scaled_rnn(0.7).recurrence().unroll(8)

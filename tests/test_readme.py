@@ -28,6 +28,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     assert namespace["grads"]["weight_hh_l0_reverse"].shape == (64, 16)
     assert namespace["ops"]["matmul"] < 50
     assert namespace["history"]["epoch_loss"][-1] < 1e-6
+    assert namespace["grid"].shape == (16, 30)  # gradient per unit and step (the heat map)
     assert len(namespace["cell"].kernels) == 1 and "E[0](" in namespace["cell"].source
     printed = capsys.readouterr().out
     assert "abcdabcdabcd" in printed

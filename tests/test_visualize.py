@@ -97,6 +97,11 @@ def test_gradient_flow_colours_vanishing_gradients_and_has_a_legend():
     norms = visualize.gradient_norms(lg, vals)
     h = {n.step: norms[n] for n in lg.nodes if n.name and n.name.startswith("h@")}
     assert visualize.state_gradient_norms(lg, vals) == h and len(h) == 8
+    per_unit = visualize.state_gradient_map(lg, vals)  # (units, steps); a unit's column norm
+    assert per_unit.shape == (3, 8)
+    assert np.allclose(np.linalg.norm(per_unit, axis=0), [h[t] for t in range(1, 9)])
+    with pytest.raises(ValueError, match="depends on no step of state 'c'"):
+        visualize.state_gradient_map(lg, vals, state="c")
     assert h[8] > h[1] == 0.0 or h[8] > h[1]  # contracting W: earlier states matter less
     src = visualize.gradient_flow(lg, vals, max_steps=None).source
     assert "cluster_legend" in src and "|dL/dx| (log)" in src
@@ -139,6 +144,18 @@ def test_render_command_for_builtin_models_and_python_files(tmp_path, capsys):
         main(["render", "nope"])
 
 
+def test_diagrams_show_as_svg_in_jupyter_and_as_dot_source_without_dot(monkeypatch):
+    diagram = visualize.folded(moving_sum_recurrence())
+    assert isinstance(diagram, visualize.Diagram)
+    if visualize.dot_available():
+        assert diagram._repr_mimebundle_()["image/svg+xml"].lstrip().startswith("<")
+    monkeypatch.setattr(visualize.output, "dot_available", lambda: False)
+    for d in (diagram, visualize.unrolled(moving_sum_recurrence().unroll(2))):
+        shown = d._repr_mimebundle_()
+        assert list(shown) == ["text/plain"] and "apt-get install graphviz" in shown["text/plain"]
+        assert d.source in shown["text/plain"]
+
+
 def test_plots_use_integer_step_ticks_distinct_styles_and_text_labels(tmp_path):
     pytest.importorskip("matplotlib", reason="plots need the [plots] extra")
     ks = np.arange(30)
@@ -155,8 +172,12 @@ def test_plots_use_integer_step_ticks_distinct_styles_and_text_labels(tmp_path):
     text = open(visualize.history(hist, tmp_path / "hist")).read()
     assert all(k in text for k in ("epoch_loss", "val_loss", "gradient norm", "epoch"))
     heat = visualize.heatmap(np.abs(np.random.default_rng(0).normal(size=(4, 9))),
-                             tmp_path / "heat", colorbar="|g|", log=True)
+                             tmp_path / "heat", colorbar="|g|", log=True, first_column=1)
     assert "|g|" in open(heat).read()
+    # the returned path is a str that Jupyter shows as the picture
+    assert isinstance(heat, visualize.PlotFile) and isinstance(heat, str)
+    assert heat._repr_svg_() == open(heat).read() and heat._repr_png_() is None
+    assert path.__class__(str(tmp_path / "lines.png"))._repr_png_()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match=r"heatmap: needs a 2-D array, got shape \(3,\)"):
         visualize.heatmap(np.ones(3), tmp_path / "bad")
     with pytest.raises(ValueError, match="piano_roll: no notes"):

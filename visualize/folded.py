@@ -7,6 +7,7 @@ import graphviz
 
 from graphrnn.frontend.recurrence import Recurrence
 
+from .output import Diagram
 from .style import CLUSTER, DEFINES_EDGE, DELAY_EDGE, EDGE, GRAPH, NODE, ROLE, text
 
 __all__ = ["folded"]
@@ -37,7 +38,7 @@ def folded(rec: Recurrence, equations: bool = True, shapes: bool = True) -> grap
     private ones (``param#<i>``, ``op#<i>``), so no name can merge two nodes; every label is
     drawn as written."""
     fold = rec.folded()
-    dot = graphviz.Digraph(text(rec.name), graph_attr={
+    dot = Diagram(text(rec.name), graph_attr={
         **GRAPH, "label": text(f"recurrence {rec.name}"), "labelloc": "t"}, node_attr=NODE)
     ids, params = {}, 0
     for key, data in fold.nodes(data=True):

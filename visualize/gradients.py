@@ -16,12 +16,12 @@ from graphrnn.core.ir import Graph
 from .style import CLUSTER, NONFINITE, ZERO, scale_colour, text
 from .unrolled import draw_graph
 
-__all__ = ["gradient_flow", "gradient_norms", "state_gradient_norms"]
+__all__ = ["gradient_flow", "gradient_norms", "state_gradient_norms", "state_gradient_map"]
 
 
-def gradient_norms(graph: Graph, values: Mapping, loss: Optional[str] = None,
-                   dims: Optional[Mapping[str, int]] = None):
-    """``{node: ||d loss / d node||}`` for every node the loss depends on."""
+def _adjoint_values(graph: Graph, values: Mapping, loss: Optional[str],
+                    dims: Optional[Mapping[str, int]]) -> Dict:
+    """``{node: d loss / d node}`` (NumPy arrays) for every node the loss depends on."""
     if loss is None:
         if len(graph.outputs) != 1:
             raise ValueError(f"gradient_flow: graph {graph.name!r} has outputs "
@@ -36,8 +36,14 @@ def gradient_norms(graph: Graph, values: Mapping, loss: Optional[str] = None,
     inputs = {k: v for k, v in values.items() if k in g.inputs}
     params = {k: v for k, v in values.items() if k in g.params}
     out = gr.evaluate(g, inputs, params, dims)
-    return {n: float(np.linalg.norm(np.asarray(out[f"a{i}"], dtype=np.float64)))
-            for i, n in enumerate(keys)}
+    return {n: np.asarray(out[f"a{i}"], dtype=np.float64) for i, n in enumerate(keys)}
+
+
+def gradient_norms(graph: Graph, values: Mapping, loss: Optional[str] = None,
+                   dims: Optional[Mapping[str, int]] = None):
+    """``{node: ||d loss / d node||}`` for every node the loss depends on."""
+    return {n: float(np.linalg.norm(a)) for n, a in _adjoint_values(graph, values, loss,
+                                                                     dims).items()}
 
 
 def state_gradient_norms(graph: Graph, values: Mapping, state: str = "h",
@@ -48,6 +54,21 @@ def state_gradient_norms(graph: Graph, values: Mapping, state: str = "h",
     norms = gradient_norms(graph, values, loss, dims)
     return {n.step: v for n, v in norms.items() if n.step is not None
             and n.name == f"{state}@{n.step}"}
+
+
+def state_gradient_map(graph: Graph, values: Mapping, state: str = "h",
+                       loss: Optional[str] = None,
+                       dims: Optional[Mapping[str, int]] = None) -> np.ndarray:
+    """``||d loss / d state[t][:, i]||`` over the batch, as an array ``(units, steps)`` (a row
+    per unit, a column per step, in order): the picture :func:`visualize.heatmap` draws."""
+    by_step = {n.step: a for n, a in _adjoint_values(graph, values, loss, dims).items()
+               if n.step is not None and n.name == f"{state}@{n.step}"}
+    if not by_step:
+        raise ValueError(f"state_gradient_map: the loss depends on no step of state {state!r}")
+    steps = sorted(by_step)
+    rows = [np.linalg.norm(by_step[t].reshape(-1, by_step[t].shape[-1]), axis=0)
+            for t in steps]
+    return np.stack(rows, axis=1)
 
 
 def gradient_flow(graph: Graph, values: Mapping, loss: Optional[str] = None,

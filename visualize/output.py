@@ -1,4 +1,5 @@
-"""Writing diagrams: SVG (needs Graphviz's ``dot``) or DOT source (needs nothing)."""
+"""Diagrams as objects and files: :class:`Diagram` (a ``graphviz.Digraph`` that Jupyter shows
+as SVG), written as SVG (needs Graphviz's ``dot``) or DOT source (needs nothing)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ import graphviz
 def dot_available() -> bool:
     """True when Graphviz's ``dot`` binary is on the PATH."""
     return shutil.which("dot") is not None
+
+
+class Diagram(graphviz.Digraph):
+    """A ``graphviz.Digraph`` that Jupyter shows as SVG, or, where Graphviz's ``dot`` is
+    missing, as its DOT source with a line on how to install it (never an error)."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        """The SVG picture for Jupyter, or the DOT source as text without ``dot``."""
+        if dot_available():
+            return super()._repr_mimebundle_(include, exclude, **kwargs)
+        return {"text/plain": "Graphviz's 'dot' is missing (apt-get install graphviz, or "
+                              "brew install graphviz); the DOT source:\n" + self.source}
 
 
 def write(diagram: graphviz.Digraph, path: str, format: str = "svg") -> str:

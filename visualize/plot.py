@@ -12,7 +12,7 @@ from typing import Dict, Mapping, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["line_plot", "heatmap", "piano_roll", "history"]
+__all__ = ["PlotFile", "line_plot", "heatmap", "piano_roll", "history"]
 
 _STYLES = [("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"), ("-", "v"), ("--", "x")]
 
@@ -27,7 +27,25 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str, formats: Sequence[str]) -> str:
+class PlotFile(str):
+    """The path of a written plot: a plain ``str`` everywhere, the picture in Jupyter."""
+
+    def _read(self, ext: str, mode: str):
+        if not self.endswith(ext) or not os.path.exists(self):
+            return None
+        with open(self, mode, encoding=None if "b" in mode else "utf-8") as f:
+            return f.read()
+
+    def _repr_svg_(self):
+        """The SVG file's text, for Jupyter (None for another format)."""
+        return self._read(".svg", "r")
+
+    def _repr_png_(self):
+        """The PNG file's bytes, for Jupyter (None for another format)."""
+        return self._read(".png", "rb")
+
+
+def _save(fig, path: str, formats: Sequence[str]) -> PlotFile:
     """Write ``fig`` as ``path.<fmt>`` for each format; returns the first file's path."""
     base = os.fspath(path)
     for ext in (".svg", ".png"):
@@ -35,11 +53,13 @@ def _save(fig, path: str, formats: Sequence[str]) -> str:
     os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
     paths = [f"{base}.{fmt}" for fmt in formats]
     import matplotlib
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text
+    # SVG text stays text; no date and fixed ids, so the same plot gives the same file
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "graphrnn"}):
         for p, fmt in zip(paths, formats):
-            fig.savefig(p, format=fmt, bbox_inches="tight", dpi=120)
+            fig.savefig(p, format=fmt, bbox_inches="tight", dpi=120,
+                        metadata={"Date": None} if fmt == "svg" else None)
     _pyplot().close(fig)
-    return paths[0]
+    return PlotFile(paths[0])
 
 
 def _integer_axis(axis, values) -> None:
@@ -52,7 +72,7 @@ def _integer_axis(axis, values) -> None:
 
 def line_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: str,
               title: str = "", xlabel: str = "", ylabel: str = "", logy: bool = False,
-              dashed: Sequence[str] = (), formats: Sequence[str] = ("svg",)) -> str:
+              dashed: Sequence[str] = (), formats: Sequence[str] = ("svg",)) -> PlotFile:
     """A line chart of ``{name: (xs, ys)}`` (``ys`` may be 2-D: one line per column, one
     legend entry); ``logy`` for a log y axis; names in ``dashed`` are reference lines."""
     plt = _pyplot()
@@ -77,10 +97,11 @@ def line_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: 
 
 
 def heatmap(values, path: str, title: str = "", xlabel: str = "time step",
-            ylabel: str = "unit", colorbar: str = "", log: bool = False,
-            formats: Sequence[str] = ("svg",)) -> str:
+            ylabel: str = "unit", colorbar: str = "", log: bool = False, first_column: int = 0,
+            formats: Sequence[str] = ("svg",)) -> PlotFile:
     """A heat map of a 2-D array (rows on the y axis, e.g. units; columns on the x axis,
-    e.g. time steps); ``log`` colours by log10 (non-positive entries left blank)."""
+    e.g. time steps, the first numbered ``first_column``); ``log`` colours by log10
+    (non-positive entries left blank)."""
     from matplotlib.colors import LogNorm
     plt = _pyplot()
     values = np.asarray(values, dtype=float)
@@ -88,8 +109,10 @@ def heatmap(values, path: str, title: str = "", xlabel: str = "time step",
         raise ValueError(f"heatmap: needs a 2-D array, got shape {values.shape}")
     shown = np.where(values > 0, values, np.nan) if log else values
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    rows, cols = values.shape
     image = ax.imshow(shown, aspect="auto", origin="lower", interpolation="nearest",
-                      cmap="viridis", norm=LogNorm() if log else None)
+                      cmap="viridis", norm=LogNorm() if log else None,
+                      extent=(first_column - 0.5, first_column + cols - 0.5, -0.5, rows - 0.5))
     fig.colorbar(image, ax=ax, label=colorbar)
     _integer_axis(ax.xaxis, [0, 1])
     _integer_axis(ax.yaxis, [0, 1])
@@ -98,7 +121,7 @@ def heatmap(values, path: str, title: str = "", xlabel: str = "time step",
 
 
 def piano_roll(notes: Sequence[Tuple[int, float, float]], path: str, title: str = "",
-               formats: Sequence[str] = ("svg",)) -> str:
+               formats: Sequence[str] = ("svg",)) -> PlotFile:
     """A piano roll of ``(pitch, start, duration)`` notes (times in beats), pitches named."""
     if not notes:
         raise ValueError("piano_roll: no notes")
@@ -121,7 +144,7 @@ def piano_roll(notes: Sequence[Tuple[int, float, float]], path: str, title: str 
 
 
 def history(hist: Mapping[str, Sequence[float]], path: str, title: str = "training",
-            formats: Sequence[str] = ("svg",)) -> str:
+            formats: Sequence[str] = ("svg",)) -> PlotFile:
     """``fit``'s history in one figure: the loss per step (and the gradient norm, on its own
     axis) and, per epoch, the epoch loss, the validation loss and every metric."""
     plt = _pyplot()

@@ -13,6 +13,7 @@ import graphviz
 from graphrnn.core.ir import Graph, Node, dtype_name
 from graphrnn.core.shapes import format_shape
 
+from .output import Diagram
 from .style import (CLUSTER, EDGE, GRAPH, GRAPH_OUTPUT, MAX_DRAWN_STEPS, NODE, ROLE, role_of,
                     text)
 
@@ -97,7 +98,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
             return f"n{ids[n]}_t{user_step}"
         return f"n{ids[n]}"
 
-    dot = graphviz.Digraph(text(name), graph_attr=GRAPH, node_attr=NODE)
+    dot = Diagram(text(name), graph_attr=GRAPH, node_attr=NODE)
     clusters: Dict[int, graphviz.Digraph] = {
         s: graphviz.Digraph(f"cluster_t{s}", graph_attr={**CLUSTER, "label": f"t={s}"})
         for s in sorted(shown)}
