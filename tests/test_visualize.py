@@ -156,6 +156,18 @@ def test_diagrams_show_as_svg_in_jupyter_and_as_dot_source_without_dot(monkeypat
         assert d.source in shown["text/plain"]
 
 
+def test_plots_leave_the_callers_matplotlib_alone(tmp_path):
+    """Plots are drawn outside pyplot: the backend a notebook chose stays, no figure is left
+    open (``plt.show()`` in a notebook keeps working after a plot was written)."""
+    matplotlib = pytest.importorskip("matplotlib", reason="plots need the [plots] extra")
+    import matplotlib.pyplot as plt
+    backend = matplotlib.get_backend()
+    open_before = plt.get_fignums()
+    visualize.line_plot({"a": ([0, 1, 2], [1.0, 2.0, 3.0])}, tmp_path / "a.svg")
+    visualize.piano_roll([(60, 0.0, 1.0), (64, 1.0, 1.0)], tmp_path / "r.svg")
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == open_before
+
+
 def test_plots_use_integer_step_ticks_distinct_styles_and_text_labels(tmp_path):
     pytest.importorskip("matplotlib", reason="plots need the [plots] extra")
     ks = np.arange(30)

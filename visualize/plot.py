@@ -17,14 +17,15 @@ __all__ = ["PlotFile", "line_plot", "heatmap", "piano_roll", "history"]
 _STYLES = [("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"), ("-", "v"), ("--", "x")]
 
 
-def _pyplot():
+def _subplots(*grid, **kw):
+    """A new figure and its axes, outside pyplot: no global state, no display and no
+    change to the backend a notebook or script chose (``plt.show()`` keeps working)."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as e:
         raise ImportError("plots need matplotlib: pip install -e '.[plots]'") from e
-    matplotlib.use("Agg", force=False)  # files only: no display needed
-    import matplotlib.pyplot as plt
-    return plt
+    fig = Figure(figsize=kw.pop("figsize"), layout=kw.pop("layout", None))
+    return fig, fig.subplots(*grid, **kw)
 
 
 class PlotFile(str):
@@ -58,7 +59,6 @@ def _save(fig, path: str, formats: Sequence[str]) -> PlotFile:
         for p, fmt in zip(paths, formats):
             fig.savefig(p, format=fmt, bbox_inches="tight", dpi=120,
                         metadata={"Date": None} if fmt == "svg" else None)
-    _pyplot().close(fig)
     return PlotFile(paths[0])
 
 
@@ -75,8 +75,7 @@ def line_plot(series: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: 
               dashed: Sequence[str] = (), formats: Sequence[str] = ("svg",)) -> PlotFile:
     """A line chart of ``{name: (xs, ys)}`` (``ys`` may be 2-D: one line per column, one
     legend entry); ``logy`` for a log y axis; names in ``dashed`` are reference lines."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _subplots(figsize=(7, 4.2))
     allx = []
     for k, (name, (xs, ys)) in enumerate(series.items()):
         xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
@@ -103,12 +102,11 @@ def heatmap(values, path: str, title: str = "", xlabel: str = "time step",
     e.g. time steps, the first numbered ``first_column``); ``log`` colours by log10
     (non-positive entries left blank)."""
     from matplotlib.colors import LogNorm
-    plt = _pyplot()
     values = np.asarray(values, dtype=float)
     if values.ndim != 2:
         raise ValueError(f"heatmap: needs a 2-D array, got shape {values.shape}")
     shown = np.where(values > 0, values, np.nan) if log else values
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _subplots(figsize=(7, 4.2))
     rows, cols = values.shape
     image = ax.imshow(shown, aspect="auto", origin="lower", interpolation="nearest",
                       cmap="viridis", norm=LogNorm() if log else None,
@@ -125,15 +123,15 @@ def piano_roll(notes: Sequence[Tuple[int, float, float]], path: str, title: str 
     """A piano roll of ``(pitch, start, duration)`` notes (times in beats), pitches named."""
     if not notes:
         raise ValueError("piano_roll: no notes")
-    plt = _pyplot()
     names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
     lo, hi = min(n[0] for n in notes), max(n[0] for n in notes)
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    from matplotlib.patches import Rectangle
+    fig, ax = _subplots(figsize=(8, 3.2))
     for p in range(lo, hi + 1):  # black keys shaded
         if p % 12 in (1, 3, 6, 8, 10):
             ax.axhspan(p - 0.5, p + 0.5, color="0.93", zorder=0)
     for p, s, d in notes:
-        ax.add_patch(plt.Rectangle((s, p - 0.4), d * 0.95, 0.8, color="C0", zorder=2))
+        ax.add_patch(Rectangle((s, p - 0.4), d * 0.95, 0.8, color="C0", zorder=2))
     ax.set_xlim(0, max(s + d for _, s, d in notes))
     ax.set_ylim(lo - 0.5, hi + 0.5)
     ax.set_yticks(range(lo, hi + 1))
@@ -147,10 +145,9 @@ def history(hist: Mapping[str, Sequence[float]], path: str, title: str = "traini
             formats: Sequence[str] = ("svg",)) -> PlotFile:
     """``fit``'s history in one figure: the loss per step (and the gradient norm, on its own
     axis) and, per epoch, the epoch loss, the validation loss and every metric."""
-    plt = _pyplot()
     per_epoch = {k: v for k, v in hist.items()
                  if k not in ("loss", "grad_norm", "lr", "skipped", "stopped_early") and len(v)}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
+    fig, (left, right) = _subplots(1, 2, figsize=(10.5, 3.8), layout="constrained")
     steps = np.arange(1, len(hist.get("loss", [])) + 1)
     left.plot(steps, hist.get("loss", []), color="C0", linewidth=1, label="loss (per step)")
     if hist.get("grad_norm"):
