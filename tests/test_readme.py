@@ -33,6 +33,14 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "abcdabcdabcd" in printed
     assert "[ 1.  3.  6.  9. 12.]" in printed and "[('y', 1)]" in printed
+    # one model protocol: the outputs and carried states, generation, fit without inputs
+    for line in ("Elman ['h_n', 'output'] {'h': (1, 3, 4)}",
+                 "Jordan ['h_n', 'output', 'y_n'] {'y': (1, 3, 2)}",
+                 "LSTM ['c_n', 'h_n', 'output'] {'h': (4, 3, 16), 'c': (4, 3, 16)}",
+                 "Autonomous ['output', 's_n'] {'s': (1, 3, 4)}", "0.59 -> 0.05",
+                 "['bias_h', 'bias_y', 'input', 'weight_hy', 'weight_ih', 'weight_yh']"):
+        assert line in printed, line
+    assert namespace["more"].shape == (4, 3, 2)
 
 
 def test_readme_op_table_names_every_registered_op():

@@ -12,6 +12,8 @@ from graphrnn.app.cli import main
 from graphrnn.catalog import BUILTIN_NAMES, EXACT, builtin_recurrence, lstm_recurrence, \
     moving_sum_recurrence
 
+from .zoo import ZOO, lengths_of
+
 needs_dot = pytest.mark.skipif(not visualize.dot_available(),
                                reason="Graphviz's 'dot' binary is not installed (apt-get install graphviz)")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -64,6 +66,17 @@ def test_unrolled_view_has_a_cluster_per_step_and_parameters_drawn_once(model, t
     repeated = svg_of(visualize.unrolled(graph, share_params=False), tmp_path, "rep")
     labels = [n["texts"][0] for n in repeated["node"] if n["texts"]]
     assert max(labels.count(name) for name in graph.params) == 4  # once per step
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_every_model_of_the_zoo_renders_folded_and_unrolled(name):
+    """The model protocol: ``recurrence()`` is drawn folded, ``graph(...)`` unrolled."""
+    model = ZOO[name]().model
+    folded = visualize.folded(model.recurrence()).source
+    graph = model.graph(*lengths_of(model))
+    unrolled = visualize.unrolled(graph, max_steps=2).source
+    assert "t-1" in folded  # the delay edge: the loop through time
+    assert "output" in unrolled and all(p in unrolled for p in graph.params)
 
 
 @needs_dot

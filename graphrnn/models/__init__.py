@@ -1,4 +1,6 @@
-"""The model zoo, every model written with the recurrence API (no hand-written backward code)."""
+"""The model zoo, every model written with the recurrence API (no hand-written backward code)
+and following one protocol (``graph``, ``feed``, ``state_shapes``, ``recurrence``: see
+:class:`Module`), so calls, ``loss_and_grad``, ``fit``, generation and diagrams work alike."""
 
 from .checks import TokenError
 from .layers import Embedding, Linear

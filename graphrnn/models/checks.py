@@ -1,11 +1,12 @@
-"""What every model checks in what it is given: sizes (:func:`check_size`) and token ids
-(:func:`check_tokens`, raising :class:`TokenError`)."""
+"""What every model checks in what it is given: sizes (:func:`check_size`), token ids
+(:func:`check_tokens`, raising :class:`TokenError`), float sequences
+(:func:`float_sequence`) and sequence lengths (:func:`lengths_mask`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TokenError", "check_tokens", "check_size"]
+__all__ = ["TokenError", "check_tokens", "check_size", "lengths_mask", "float_sequence"]
 
 
 class TokenError(IndexError, ValueError):
@@ -37,3 +38,29 @@ def check_size(owner: str, **sizes) -> None:
     for name, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{owner}: {name} must be an int >= 1, got {v!r}")
+
+
+def lengths_mask(lengths, steps: int, batch: int, owner: str) -> np.ndarray:
+    """The bool ``(steps, batch)`` mask of real steps for one length per sequence; refuses
+    lengths that are not ``batch`` ints in ``1 .. steps``, naming ``owner``."""
+    a = np.asarray(lengths)
+    if (a.shape != (batch,) or a.dtype.kind not in "iu" or not a.size
+            or a.min() < 1 or a.max() > steps):
+        raise ValueError(f"{owner}: lengths must be {batch} ints in 1..{steps}, got "
+                         f"{a.tolist()}")
+    return np.arange(steps)[:, None] < a[None, :]
+
+
+def float_sequence(x, size: int, dtype, owner: str, batch_first: bool = False,
+                   cast: bool = False) -> np.ndarray:
+    """``x`` as a time-major ``(T, B, size)`` array of ``dtype``: 3-D (``(B, T, size)`` when
+    ``batch_first``, transposed here), of the model's dtype (converted when ``cast``, else
+    a ``TypeError`` names both); the feature size is checked when the program binds it."""
+    x = np.asarray(x, dtype=dtype) if cast else np.asarray(x)
+    if x.dtype != dtype:
+        raise TypeError(f"{owner}: input is {x.dtype}, the model is {np.dtype(dtype)} (cast it, "
+                        f"or build the model with dtype={x.dtype})")
+    if x.ndim != 3:
+        raise ValueError(f"{owner}: input must be 3-D ({'B, T' if batch_first else 'T, B'}, "
+                         f"{size}), got shape {x.shape}")
+    return x.transpose(1, 0, 2) if batch_first else x

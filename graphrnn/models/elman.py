@@ -5,16 +5,14 @@ computes a moving sum exactly)."""
 from __future__ import annotations
 
 import math
-from typing import Optional
-
-import numpy as np
+from typing import Dict, Optional
 
 from ..core import ops as F
 from ..core.ir import Graph
 from ..frontend.recurrence import Recurrence, t
 from ..core.shapes import B
-from .checks import check_size
-from .jordan import _act
+from .activations import activation as activation_named
+from .checks import check_size, float_sequence, lengths_mask
 from .module import Module
 
 __all__ = ["Elman"]
@@ -22,9 +20,10 @@ __all__ = ["Elman"]
 
 class Elman(Module):
     """Elman RNN with a readout, in the notes' row layout: parameters ``W (H, H)``,
-    ``U (D, H)``, ``b (H,)``, ``V (H, O)``, ``c (O,)``.  ``output, h_n = elman(x)``."""
+    ``U (D, H)``, ``b (H,)``, ``V (H, O)``, ``c (O,)``.  ``output, h_n = elman(x)``;
+    ``elman(x, h0, lengths)`` starts from ``h0`` ``(1, B, H)`` and masks padded steps."""
 
-    num_layers, num_directions, state_names = 1, 1, ("h",)
+    num_layers, num_directions = 1, 1
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int,
                  activation: str = "tanh", output_activation: str = "identity", dtype=None,
@@ -32,8 +31,8 @@ class Elman(Module):
         super().__init__(dtype, seed)
         check_size("Elman", input_size=input_size, hidden_size=hidden_size,
                    output_size=output_size)
-        self.act = _act(activation, "Elman")
-        self.out_act = _act(output_activation, "Elman", "output_activation")
+        self.act = activation_named(activation, "Elman")
+        self.out_act = activation_named(output_activation, "Elman", "output_activation")
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         bound = 1 / math.sqrt(hidden_size)
         self.uniform("W", (hidden_size, hidden_size), bound)
@@ -52,20 +51,30 @@ class Elman(Module):
         rec.output("y", self.out_act(h @ p["V"] + p["c"]))
         return rec
 
+    def state_shapes(self, batch=B) -> Dict[str, tuple]:
+        """``{"h": (1, batch, H)}``."""
+        return {"h": (1, batch, self.hidden_size)}
+
     def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
         """Input ``input`` ``(T, B, D)`` (and ``h0`` ``(1, B, H)``, ``mask``); outputs
         ``output`` ``(T, B, O)`` and ``h_n`` ``(1, B, H)``."""
         x = F.input("input", (steps, B, self.input_size), self.dtype)
-        init = None
-        if initial_states:
-            init = F.input("h0", (1, B, self.hidden_size), self.dtype)[0]
+        init = self.state_inputs()["h0"][0] if initial_states else None
         g = self.recurrence(init).unroll(steps, mask=mask, sources={"x": x})
         return Graph({"output": g.outputs["y"],
                       "h_n": F.reshape(g.outputs["h_final"], (1, B, self.hidden_size))},
                      name="elman")
 
-    def __call__(self, x):
-        """``output, h_n`` for a time-major array ``x``."""
-        x = np.asarray(x, dtype=self.dtype)
-        out = self.run(("forward",), lambda T: self.graph(T), {"input": x})
+    def feed(self, x, hx=None, lengths=None):
+        """Feeds for ``x`` ``(T, B, D)`` (converted to the model's dtype), an initial state
+        ``hx`` ``(1, B, H)`` and ``lengths`` (one per sequence: padded steps masked)."""
+        x = float_sequence(x, self.input_size, self.dtype, "Elman", cast=True)
+        feeds = {"input": x, **self.state_feeds(hx)}
+        if lengths is not None:
+            feeds["mask"] = lengths_mask(lengths, x.shape[0], x.shape[1], "Elman")
+        return feeds, None
+
+    def __call__(self, x, hx=None, lengths=None):
+        """``output, h_n`` for a time-major array ``x`` (see :meth:`feed`)."""
+        out = self.forward(*self.feed(x, hx, lengths))
         return out["output"], out["h_n"]

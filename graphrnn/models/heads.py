@@ -15,7 +15,8 @@ import numpy as np
 from ..core import ops as F
 from ..core.ir import Graph, Node
 from ..core.shapes import B
-from .checks import check_size, check_tokens
+from ..frontend.recurrence import Recurrence
+from .checks import check_size, check_tokens, lengths_mask
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import GRU, LSTM, RNN, RNNBase
@@ -44,8 +45,22 @@ class Readout(Module):
         self.on, self.out_features = on, out_features
 
     @property
-    def state_names(self):
-        return self.rnn.state_names
+    def causal(self) -> bool:
+        """The rnn's: False when it is bidirectional."""
+        return self.rnn.causal
+
+    @property
+    def batch_first(self) -> bool:
+        """The rnn's: calls take ``(B, T, ...)`` when it is ``batch_first``."""
+        return self.rnn.batch_first
+
+    def state_shapes(self, batch=B) -> Dict[str, tuple]:
+        """The rnn's carried states."""
+        return self.rnn.state_shapes(batch)
+
+    def recurrence(self, layer: int = 0, direction: int = 0) -> Recurrence:
+        """The folded recurrence of one layer and direction of the rnn."""
+        return self.rnn.recurrence(layer, direction, prefix="rnn.")
 
     def build(self, x: Node, init=None, mask: bool = False) -> Dict[str, Node]:
         """``output`` (the readout) and the rnn's final states over ``x`` ``(T, B, D)``."""
@@ -61,20 +76,20 @@ class Readout(Module):
     def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
         """Inputs ``input`` ``(T, B, D)`` (and ``h0``/``c0``, ``mask``); outputs as :meth:`build`."""
         x = F.input("input", (steps, B, self.rnn.input_size), self.dtype)
-        init = None
-        if initial_states:
-            init = self.rnn.state_inputs()
+        init = self.state_inputs() if initial_states else None
         return Graph(self.build(x, init, mask), name="readout")
 
-    def __call__(self, x, lengths=None):
+    def feed(self, x, hx=None, lengths=None):
+        """Feeds as the rnn's own call takes them (:meth:`RNNBase.feed`)."""
+        return self.rnn.feed(x, hx, lengths, "Readout")
+
+    def __call__(self, x, lengths=None, hx=None):
         """The readout for an array ``x`` laid out as the rnn's input: time-major
         ``(T, B, input_size)`` (``(B, T, ...)`` when the rnn is ``batch_first``), checked
-        like the rnn's own call; ``lengths`` (one per sequence) masks padded steps."""
-        feeds = self.rnn._feed(x, None, lengths, "Readout")
-        masked = lengths is not None
-        out = self.run(("forward", masked), lambda T: self.graph(T, mask=masked),
-                       feeds)["output"]
-        return out.transpose(1, 0, 2) if self.on == "all" and self.rnn.batch_first else out
+        like the rnn's own call; ``lengths`` (one per sequence) masks padded steps; ``hx``
+        gives the rnn's initial states."""
+        out = self.forward(*self.feed(x, hx, lengths))["output"]
+        return out.transpose(1, 0, 2) if self.on == "all" and self.batch_first else out
 
 
 class LanguageModel(Module):
@@ -102,32 +117,44 @@ class LanguageModel(Module):
         self.head = self.add("head", Linear(hidden, vocab, dtype=self.dtype,
                                             seed=None if seed is None else seed + 2))
 
-    @property
-    def state_names(self):
-        return self.rnn.state_names
+    def state_shapes(self, batch=B) -> Dict[str, tuple]:
+        """The rnn's carried states."""
+        return self.rnn.state_shapes(batch)
+
+    def recurrence(self, layer: int = 0) -> Recurrence:
+        """The folded recurrence of one of the rnn's layers."""
+        return self.rnn.recurrence(layer, prefix="rnn.")
 
     def token_inputs(self) -> Dict[str, int]:
+        """``{"input": vocab}``: calls check the token ids fed."""
         return {"input": self.vocab}
 
-    def __call__(self, tokens, lengths=None) -> np.ndarray:
-        """Logits ``(T, B, vocab)`` for integer ``tokens`` ``(T, B)`` (time-major);
-        ``lengths`` (one per sequence) masks padded steps."""
+    def feed(self, tokens, hx=None, lengths=None):
+        """Feeds for integer ``tokens`` ``(T, B)`` (time-major), the rnn's initial states
+        ``hx`` and ``lengths`` (one per sequence: padded steps masked)."""
         tokens = check_tokens(tokens, self.vocab, "LanguageModel: input 'input'")
         if tokens.ndim != 2:
             raise ValueError(f"LanguageModel: tokens must be 2-D (T, B), got shape "
                              f"{tokens.shape}")
-        feeds = {"input": tokens}
+        feeds = {"input": tokens, **self.state_feeds(hx)}
         if lengths is not None:
-            lengths = np.asarray(lengths)
-            steps, batch = tokens.shape
-            if (lengths.shape != (batch,) or lengths.dtype.kind not in "iu"
-                    or lengths.min() < 1 or lengths.max() > steps):
-                raise ValueError(f"LanguageModel: lengths must be {batch} ints in 1..{steps}, "
-                                 f"got {lengths.tolist()}")
-            feeds["mask"] = np.arange(steps)[:, None] < lengths[None, :]
-        masked = lengths is not None
-        return self.run(("forward", masked), lambda T: self.graph(T, mask=masked),
-                        feeds)["output"]
+            feeds["mask"] = lengths_mask(lengths, tokens.shape[0], tokens.shape[1],
+                                         "LanguageModel")
+        return feeds, None
+
+    def __call__(self, tokens, lengths=None, hx=None) -> np.ndarray:
+        """Logits ``(T, B, vocab)`` for integer ``tokens`` ``(T, B)`` (time-major);
+        ``lengths`` (one per sequence) masks padded steps; ``hx`` gives initial states."""
+        return self.forward(*self.feed(tokens, hx, lengths))["output"]
+
+    def next_input(self, output: np.ndarray, rng: np.random.Generator,
+                   temperature: float = 1.0, top_k: Optional[int] = None) -> np.ndarray:
+        """The next tokens ``(B,)`` drawn from the last step's logits ``output`` ``(B, vocab)``
+        (:func:`~graphrnn.models.sampling.sample_next`)."""
+        from .sampling import sample_next
+
+        return np.array([sample_next(row, temperature, top_k, rng) for row in output],
+                        dtype=np.int64)
 
     def build(self, tokens: Node, init=None, mask: bool = False) -> Dict[str, Node]:
         """Logits and final states for integer ``tokens`` ``(T, B)``."""
@@ -138,9 +165,7 @@ class LanguageModel(Module):
     def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
         """Inputs ``input`` (int tokens ``(T, B)``), optional ``h0``/``c0`` and ``mask``."""
         tokens = F.input("input", (steps, B), np.int64)
-        init = None
-        if initial_states:
-            init = self.rnn.state_inputs()
+        init = self.state_inputs() if initial_states else None
         return Graph(self.build(tokens, init, mask), name="language_model")
 
     def generate(self, prompt, length: int, temperature: float = 1.0, top_k: Optional[int] = None,
@@ -148,7 +173,7 @@ class LanguageModel(Module):
         """``prompt`` (a non-empty sequence of token ids) continued by ``length`` sampled tokens.
 
         ``temperature=0`` is greedy; ``top_k`` keeps the k most likely tokens; seeded."""
-        from .sampling import check_sampling, sample_next
+        from .sampling import check_sampling
 
         shape = np.shape(prompt)
         if len(shape) != 1 or shape[0] == 0:
@@ -159,16 +184,14 @@ class LanguageModel(Module):
             raise ValueError(f"LanguageModel.generate: length must be an int >= 0, got "
                              f"{length!r}")
         check_sampling(temperature, top_k, "LanguageModel.generate")
-        prompt = prompt.reshape(-1, 1)
         rng = np.random.default_rng(seed)
-        shape = (self.rnn.num_layers, 1, self.rnn.hidden_size)
-        states = {f"{s}0": np.zeros(shape, self.dtype) for s in self.state_names}
-        out = self.run(("states",), lambda T: self.graph(T, True), {"input": prompt, **states})
-        tokens = list(prompt[:, 0])
+        zeros = {f"{s}0": np.zeros(shape, self.dtype)  # (one program for every step)
+                 for s, shape in self.state_shapes(1).items()}
+        out = self.forward({"input": prompt.reshape(-1, 1), **zeros})
+        tokens = list(prompt)
         for _ in range(length):
-            tok = sample_next(out["output"][-1, 0], temperature, top_k, rng)
-            tokens.append(tok)
-            states = {f"{s}0": out[f"{s}_n"] for s in self.state_names}
-            out = self.run(("states",), lambda T: self.graph(T, True),
-                           {"input": np.array([[tok]], dtype=np.int64), **states})
+            tok = self.next_input(out["output"][-1], rng, temperature, top_k)
+            tokens.append(int(tok[0]))
+            out = self.forward({"input": tok[None],
+                                **{f"{s}0": out[f"{s}_n"] for s in self.state_names}})
         return np.array(tokens, dtype=np.int64)

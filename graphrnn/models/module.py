@@ -1,4 +1,5 @@
-"""``Module``: named parameters as NumPy arrays, children, state dicts and ``.npz`` files.
+"""``Module``: named parameters as NumPy arrays, children, state dicts and ``.npz`` files,
+and the one protocol every model of the zoo follows (see :class:`Module`).
 
 A module holds values; it builds graph nodes on demand (``param_node``), named by the
 same dotted names as its state dict (``encoder.weight_ih_l0``), so a graph built from a
@@ -25,6 +26,7 @@ from ..core.ir import Graph, Node
 from ..core.safeio import NpzReader, deferred_interrupt, write_npz
 from .keys import function_key
 from .checks import check_tokens
+from .protocol import ModelProtocol
 
 __all__ = ["Module", "StateDictError", "function_key"]
 
@@ -42,8 +44,40 @@ class StateDictError(ValueError):
 _COMPILING = threading.RLock()
 
 
-class Module:
-    """Base class: ``register`` parameters, ``add`` children, then build graphs from them."""
+class Module(ModelProtocol):
+    """Base class: ``register`` parameters, ``add`` children, then build graphs from them.
+
+    **The model protocol.**  A model (every class of the zoo but the ``Linear`` and
+    ``Embedding`` parts) defines:
+
+    - ``graph(*lengths, initial_states=False, mask=False) -> Graph``: the model unrolled,
+      one positional length per symbol in ``lengths``.  Its inputs are the time-major
+      ``sequence_inputs``, with ``initial_states`` the carried states ``<s>0``, with
+      ``mask`` a bool ``(T, B)`` input ``mask`` (True on real steps); its outputs are
+      ``output`` (the prediction: per step ``(T, B, ...)`` or per sequence ``(B, ...)``)
+      and every carried state's final value ``<s>_n`` (others may follow).  A model that
+      cannot take one of the options raises ``ValueError`` saying so.
+    - ``lengths`` (default ``("T",)``): the length symbols, the last one the length of the
+      outputs, of per-step targets and of the mask; ``sequence_inputs`` (default
+      ``{"input": "T"}``): each sequence input's name and length symbol, given as
+      ``(T, B, features)`` floats or ``(T, B)`` token ids (``{}`` when the model reads none).
+    - ``state_shapes(batch)``: carried state name -> shape of ``<s>0`` and ``<s>_n``
+      (``{"h": (layers * directions, batch, H)}``; ``{}``: none).
+    - ``feed(*args, **kwargs) -> (feeds, dims)``: a call's arguments checked and named as
+      the graph's inputs (time-major), plus sizes no input gives (``{"T": 5, "B": 1}``) or
+      None; ``initial_states`` and ``mask`` follow from the feeds holding ``<s>0`` and
+      ``mask``.
+    - ``recurrence()``: the folded recurrence (of the first recurrent layer), to render.
+    - ``causal`` (default True): False when an output reads later steps (bidirectional),
+      which truncated BPTT and generation refuse.
+
+    From these the base class (its :class:`~graphrnn.models.protocol.ModelProtocol` part)
+    runs everything through the same cached programs (:meth:`program`, keyed by the kind of
+    call, one program for every length): :meth:`forward` (a call's outputs),
+    :meth:`loss_and_grad`, :meth:`generate` (feeding outputs back), and
+    :func:`graphrnn.fit`, which builds its training step from ``graph`` with a target and
+    the loss.
+    """
 
     def __init__(self, dtype=None, seed: Optional[int] = None):
         self.dtype = np.dtype(dtype or F.DEFAULT_DTYPE)
@@ -183,7 +217,11 @@ class Module:
     def program(self, key: tuple, build: Callable):
         """The program cached under ``key`` (plus the backend and level), compiled once from
         ``build``: a function of the sequence length(s) (``lambda T: self.graph(T)``, one
-        program for every length) or of nothing (a graph of fixed shape)."""
+        program for every length: a :class:`~graphrnn.compiler.GenericProgram`) or of nothing
+        (a graph of fixed shape: a :class:`~graphrnn.compiler.Program`).  Either way
+        ``program.graph`` is the optimized :class:`~graphrnn.core.ir.Graph` (of the generic
+        program's base length; None when the steps do not roll and every length compiles
+        its own program: ``program.why_not`` says why), ``program.source`` the code."""
         key = (self.backend, self.opt_level) + tuple(key)  # changing either compiles anew
         program = self._programs.get(key)  # a hit takes no lock: calls never wait on compiles
         if program is not None:
@@ -198,7 +236,7 @@ class Module:
                 if inspect.signature(build).parameters:
                     program = GenericProgram(build, self.opt_level, self.backend)
                 else:
-                    program = Program(build(), self.opt_level, self.backend, keep_graph=False)
+                    program = Program(build(), self.opt_level, self.backend)
                 self._programs[key] = program
                 while len(self._programs) > self.program_cache:
                     self._programs.popitem(last=False)
@@ -206,6 +244,10 @@ class Module:
                 self._programs.move_to_end(key)
             self._tokens = bool(self.token_inputs())
             return program if not self._tokens else _Checked(program, self)
+
+    def programs(self) -> Dict[tuple, object]:
+        """The cached programs by key (a copy of the cache, least recently used first)."""
+        return dict(self._programs)
 
     # ------------------------------------------------------------ what calls are given
     def token_inputs(self) -> Dict[str, int]:
@@ -248,10 +290,12 @@ class Module:
         return out
 
     def run_loss(self, key: tuple, graph_fn: Callable[..., Graph],
-                 loss_fn: Callable[[Dict[str, Node]], Node], feeds: Mapping):
+                 loss_fn: Callable[[Dict[str, Node]], Node], feeds: Mapping,
+                 dims: Optional[Mapping[str, int]] = None):
         """``(loss, grads)``: ``loss_fn(outputs of graph_fn(T))`` and its gradient with respect
         to every parameter (by name) and every float input fed (by input name); one program
-        for every length, cached per ``loss_fn`` (by :func:`function_key`)."""
+        for every length, cached per ``loss_fn`` (by :func:`function_key`); ``dims`` gives
+        sizes no input gives."""
         names = list(inspect.signature(graph_fn).parameters)
 
         def build(**lengths):
@@ -271,7 +315,7 @@ class Module:
                           if k == "loss" or k.startswith(_GRAD)}, name=full.name)
         build.__signature__ = inspect.Signature(
             [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
-        out = self.run(("loss", function_key(loss_fn)) + tuple(key), build, feeds)
+        out = self.run(("loss", function_key(loss_fn)) + tuple(key), build, feeds, dims)
         return out["loss"], {k[len(_GRAD):]: v for k, v in out.items() if k.startswith(_GRAD)}
 
     def extra_repr(self) -> str:

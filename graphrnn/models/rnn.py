@@ -11,16 +11,14 @@ names, shapes, gate orders and initialization, so state dicts move both ways::
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional
-
-import numpy as np
+from typing import Dict, Optional
 
 from ..core import ops as F
 from ..core.ir import Graph, Node
 from ..frontend.recurrence import Recurrence
 from ..core.shapes import B, Sym, format_shape
 from .cells import CELLS
-from .checks import check_size
+from .checks import check_size, float_sequence, lengths_mask
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
@@ -46,7 +44,7 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.nonlinearity = nonlinearity
-        self.cell, gates, self.state_names = CELLS[self.mode]
+        self.cell, gates, self._states = CELLS[self.mode]
         self.num_directions = 2 if bidirectional else 1
         bound = 1 / math.sqrt(hidden_size)
         for layer in range(num_layers):
@@ -57,6 +55,16 @@ class RNNBase(Module):
                 if bias:
                     self.uniform(f"bias_ih{suffix}", (gates * hidden_size,), bound)
                     self.uniform(f"bias_hh{suffix}", (gates * hidden_size,), bound)
+
+    @property
+    def causal(self) -> bool:
+        """False for a bidirectional stack (its outputs read later steps)."""
+        return not self.bidirectional
+
+    def state_shapes(self, batch=B) -> Dict[str, tuple]:
+        """``h`` (and ``c`` for an LSTM): ``(layers * directions, batch, H)`` each."""
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        return {s: shape for s in self._states}
 
     def _suffixes(self, layer):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
@@ -118,51 +126,26 @@ class RNNBase(Module):
         self.cell(rec, xv, states, w, self.nonlinearity)
         return rec
 
-    def state_inputs(self) -> Dict[str, Node]:
-        """Graph inputs ``h0`` (and ``c0``) of shape ``(layers * directions, B, H)``, for
-        initial states given at call time."""
-        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
-        return {f"{s}0": F.input(f"{s}0", shape, self.dtype) for s in self.state_names}
-
     def graph(self, steps: int, initial_states: bool = False, mask: bool = False) -> Graph:
         """The unrolled model as a Graph with input ``input`` ``(T, B, input_size)`` (plus
         ``h0``/``c0`` when ``initial_states``, ``mask`` when ``mask``) and outputs
         ``output``, ``h_n`` (and ``c_n``)."""
         x = F.input("input", (steps, B, self.input_size), self.dtype)
-        init = None
-        if initial_states:
-            init = self.state_inputs()
+        init = self.state_inputs() if initial_states else None
         return Graph(self.build(x, init, mask=mask), name=type(self).__name__)
 
     # ------------------------------------------------------------ running
-    def _feed(self, x, hx, lengths, owner: Optional[str] = None):
+    def feed(self, x, hx=None, lengths=None, owner: Optional[str] = None):
+        """Feeds for ``x`` (``(T, B, input_size)``, ``(B, T, ...)`` with ``batch_first``, of
+        the model's dtype), initial states ``hx`` (``h0``, or ``(h0, c0)`` for an LSTM,
+        ``(layers * directions, B, H)``) and ``lengths`` (one per sequence: padded steps
+        masked); ``owner`` names the model in errors."""
         owner = owner or type(self).__name__
-        x = np.asarray(x)
-        if x.dtype != self.dtype:
-            raise TypeError(f"{owner}: input is {x.dtype}, the model is "
-                            f"{self.dtype} (cast it, or build the model with dtype={x.dtype})")
-        if x.ndim != 3:
-            raise ValueError(f"{owner}: input must be 3-D "
-                             f"({'B, T' if self.batch_first else 'T, B'}, {self.input_size}), "
-                             f"got shape {x.shape}")
-        if self.batch_first:
-            x = x.transpose(1, 0, 2)
-        feeds = {"input": x}
-        if hx is not None:
-            if self.mode == "LSTM":
-                if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-                    raise TypeError("LSTM: initial states are a pair (h0, c0)")
-                feeds["h0"], feeds["c0"] = hx
-            else:
-                feeds["h0"] = hx
+        x = float_sequence(x, self.input_size, self.dtype, owner, self.batch_first)
+        feeds = {"input": x, **self.state_feeds(hx, owner)}
         if lengths is not None:
-            lengths = np.asarray(lengths)
-            if (lengths.shape != (x.shape[1],) or lengths.dtype.kind not in "iu"
-                    or lengths.min() < 1 or lengths.max() > x.shape[0]):
-                raise ValueError(f"{owner}: lengths must be {x.shape[1]} ints in "
-                                 f"1..{x.shape[0]}, got {lengths.tolist()}")
-            feeds["mask"] = np.arange(x.shape[0])[:, None] < lengths[None, :]
-        return feeds
+            feeds["mask"] = lengths_mask(lengths, x.shape[0], x.shape[1], owner)
+        return feeds, None
 
     def _pack(self, out):
         output = out["output"]
@@ -177,33 +160,11 @@ class RNNBase(Module):
 
         ``x`` is ``(T, B, input_size)`` (``(B, T, ...)`` with ``batch_first``); ``lengths``
         (one per sequence) masks padded steps.  One compiled program serves every T and B.
+        ``loss_and_grad(loss_fn, x, hx=None, lengths=None, extra=None)`` differentiates a
+        loss of the outputs (:meth:`Module.loss_and_grad`); its ``grads["input"]`` is laid
+        out as ``x``.
         """
-        feeds = self._feed(x, hx, lengths)
-        initial, masked = hx is not None, lengths is not None
-        return self._pack(self.run(("forward", initial, masked),
-                                   lambda T: self.graph(T, initial, masked), feeds))
-
-    def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], x, hx=None,
-                      lengths=None, extra: Optional[Dict[str, object]] = None):
-        """``(loss, grads)`` for a scalar ``loss_fn(outputs)`` built from the output nodes
-        (``output``, ``h_n``, ``c_n``; time-major).  ``grads`` maps every parameter name and
-        ``"input"`` (and ``"h0"``/``"c0"`` when given) to its gradient.
-
-        ``loss_fn`` builds the loss once; the program serves every length, and a call with the
-        same function (or the same ``lambda`` written again) reuses it.  ``extra`` feeds other
-        inputs the loss reads by name (targets), as in :meth:`Seq2Seq.loss_and_grad
-        <graphrnn.models.Seq2Seq.loss_and_grad>`; declare them with the output's leading shape,
-        ``gr.input("target", out["output"].shape[:2] + (1,))``, so one program serves every
-        length.
-        """
-        feeds = self.with_extra(self._feed(x, hx, lengths), extra,
-                                reserved=("input", "mask", *(f"{s}0" for s in self.state_names)))
-        initial, masked = hx is not None, lengths is not None
-        loss, grads = self.run_loss((initial, masked),
-                                    lambda T: self.graph(T, initial, masked), loss_fn, feeds)
-        if self.batch_first:
-            grads["input"] = grads["input"].transpose(1, 0, 2)
-        return loss, grads
+        return self._pack(self.forward(*self.feed(x, hx, lengths)))
 
 
 class RNN(RNNBase):

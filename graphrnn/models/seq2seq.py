@@ -7,14 +7,14 @@ token or a maximum length.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from ..core import ops as F
 from ..core.ir import Graph, Node
 from ..core.shapes import B
-from .checks import check_size, check_tokens
+from .checks import check_size, check_tokens, lengths_mask
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import RNNBase
@@ -29,7 +29,14 @@ class Seq2Seq(Module):
     hidden size; ``readout`` maps decoder states to logits (or values).  With embeddings the
     sequences are integer token ids ``(T, B)`` (ids outside an embedding's vocabulary raise
     :class:`~graphrnn.models.TokenError`); without, float features ``(T, B, D)``.
+
+    Its graph reads two sequences, ``src`` (length ``S``) and ``tgt_in`` (length ``T``, the
+    outputs' length), and gives ``output`` (the decoder's logits, also named ``logits``).
+    ``fit`` trains it on ``({"src": ..., "tgt_in": ...}, targets)``.
     """
+
+    lengths = ("S", "T")
+    sequence_inputs = {"src": "S", "tgt_in": "T"}
 
     def __init__(self, encoder: RNNBase, decoder: RNNBase, readout: Linear,
                  src_embedding: Optional[Embedding] = None,
@@ -91,44 +98,59 @@ class Seq2Seq(Module):
                                  prefix="encoder.")
         return {f"{s}0": enc[f"{s}_n"] for s in self.encoder.state_names}
 
-    def decode(self, tgt_steps: int, init: Dict[str, Node]) -> Dict[str, Node]:
-        """Decoder logits ``(T, B, out)`` over the input ``tgt_in`` from states ``init``."""
+    def decode(self, tgt_steps: int, init: Dict[str, Node], mask: bool = False
+               ) -> Dict[str, Node]:
+        """Decoder logits ``(T, B, out)`` over the input ``tgt_in`` from states ``init``
+        (with ``mask``, padded target steps read the input ``mask``)."""
         dec = self.decoder.build(self._seq("tgt_in", tgt_steps, self.tgt_embedding, self.decoder),
-                                 init=init, prefix="decoder.")
+                                 init=init, prefix="decoder.", mask=mask)
         out = {"logits": self.readout.build(dec["output"], prefix="readout.")}
         out.update({f"{s}_n": dec[f"{s}_n"] for s in self.decoder.state_names})
         return out
 
-    def graph(self, src_steps: int, tgt_steps: int) -> Graph:
+    def graph(self, src_steps: int, tgt_steps: int, initial_states: bool = False,
+              mask: bool = False) -> Graph:
         """Teacher forcing: inputs ``src`` and ``tgt_in`` (the targets shifted right, starting
-        with the start token); output ``logits`` ``(T_tgt, B, out)``."""
-        return Graph({"logits": self.decode(tgt_steps, self.encode(src_steps))["logits"]},
-                     name="seq2seq")
+        with the start token), with ``mask`` a bool ``(T_tgt, B)`` ``mask`` of real target
+        steps; output ``output`` ``(T_tgt, B, out)``, the logits (also named ``logits``).
+        The decoder starts from the encoder's states: ``initial_states`` is refused."""
+        if initial_states:
+            raise ValueError("Seq2Seq: the decoder starts from the encoder's final states; "
+                             "initial states cannot be given")
+        logits = self.decode(tgt_steps, self.encode(src_steps), mask)["logits"]
+        return Graph({"output": logits, "logits": logits}, name="seq2seq")
+
+    def recurrence(self, part: str = "encoder", layer: int = 0):
+        """The folded recurrence of one layer of the ``"encoder"`` or the ``"decoder"``."""
+        if part not in ("encoder", "decoder"):
+            raise ValueError(f"Seq2Seq.recurrence: part must be 'encoder' or 'decoder', got "
+                             f"{part!r}")
+        return getattr(self, part).recurrence(layer, prefix=f"{part}.")
 
     # ------------------------------------------------------------ running
-    def _feeds(self, src, tgt_in):
-        return {"src": self._as(src, self.src_embedding, "src"),
-                "tgt_in": self._as(tgt_in, self.tgt_embedding, "tgt_in")}
+    def feed(self, src, tgt_in, lengths=None):
+        """Feeds for time-major ``src`` and ``tgt_in`` (token ids ``(T, B)`` with an
+        embedding, else float features ``(T, B, D)``); ``lengths`` (one per sequence) masks
+        padded target steps."""
+        feeds = {"src": self._as(src, self.src_embedding, "src"),
+                 "tgt_in": self._as(tgt_in, self.tgt_embedding, "tgt_in")}
+        if lengths is not None:
+            steps, batch = feeds["tgt_in"].shape[:2]
+            feeds["mask"] = lengths_mask(lengths, steps, batch, "Seq2Seq")
+        return feeds, None
 
     def _as(self, a, emb, name):
         if emb is None:
             return np.asarray(a, dtype=self.dtype)
         return check_tokens(a, emb.num_embeddings, f"Seq2Seq: input {name!r}")
 
-    def __call__(self, src, tgt_in):
-        """Teacher-forced logits for time-major ``src`` and ``tgt_in``."""
-        feeds = self._feeds(src, tgt_in)
-        return self.run(("forward",), lambda S, T: self.graph(S, T), feeds)["logits"]
-
-    def loss_and_grad(self, loss_fn: Callable[[Dict[str, Node]], Node], src, tgt_in,
-                      extra: Optional[Dict[str, object]] = None):
-        """``(loss, grads)`` for ``loss_fn({"logits": node})`` under teacher forcing.
-
-        ``extra`` feeds other inputs the loss reads by name, such as the targets, declared
-        inside ``loss_fn`` with the logits' leading shape so one program serves every length:
-        ``gr.input("target", out["logits"].shape[:2], np.int64)``."""
-        feeds = self.with_extra(self._feeds(src, tgt_in), extra)
-        return self.run_loss((), lambda S, T: self.graph(S, T), loss_fn, feeds)
+    def __call__(self, src, tgt_in, lengths=None):
+        """Teacher-forced logits for time-major ``src`` and ``tgt_in``.  ``loss_and_grad(
+        loss_fn, src, tgt_in, extra={"target": ids})`` differentiates a loss of the outputs
+        (``output``, alias ``logits``); a loss reading the targets declares them with the
+        logits' leading shape, ``gr.input("target", out["logits"].shape[:2], np.int64)``, so
+        one program serves every length."""
+        return self.forward(*self.feed(src, tgt_in, lengths))["output"]
 
     def generate(self, src, max_len: int, start, end: Optional[int] = None,
                  temperature: float = 0.0, seed: Optional[int] = None) -> np.ndarray:

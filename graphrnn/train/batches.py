@@ -3,7 +3,7 @@ and cut into the shards of data-parallel training."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -25,16 +25,41 @@ def pad_batch(seqs: Sequence[np.ndarray], dtype=None, steps: Optional[int] = Non
 
 
 class Batches:
-    """The data as time-major batches: inputs, targets (per step or per sequence), mask."""
+    """The data as time-major batches: the model's sequence inputs, targets (per step or per
+    sequence) and the mask.
 
-    def __init__(self, inputs, targets):
-        self.variable = isinstance(inputs, (list, tuple))
-        self.inputs = list(inputs) if self.variable else np.asarray(inputs)
+    ``inputs`` maps each sequence input's name to an ``(N, T, ...)`` array or a list of
+    ``(T_i, ...)`` sequences; ``primary`` names the one the outputs, per-step targets and the
+    mask run along (a list of it is padded per batch, with a mask).  Other inputs (a
+    seq2seq's source) are stacked as they are, so their sequences must share one length.
+    With no inputs at all (an autonomous system) the targets, per step, give the lengths."""
+
+    def __init__(self, inputs, targets, primary: Optional[str] = "input"):
+        if not isinstance(inputs, Mapping):
+            inputs = {} if inputs is None else {primary: inputs}
+        self.primary = primary if primary in inputs else None
         self.targets = list(targets) if isinstance(targets, (list, tuple)) else np.asarray(targets)
-        self.n = len(self.inputs)
-        if len(self.targets) != self.n:
-            raise ValueError(f"fit: {self.n} input sequences but {len(self.targets)} targets")
-        self.lengths = np.array([len(x) for x in self.inputs], dtype=np.int64)
+        self.n = len(self.targets)
+        self.inputs = {}
+        for name, data in inputs.items():
+            data = list(data) if isinstance(data, (list, tuple)) else np.asarray(data)
+            if len(data) != self.n:
+                raise ValueError(f"fit: {len(data)} {name!r} sequences but {self.n} targets"
+                                 if name != "input" else
+                                 f"fit: {len(data)} input sequences but {self.n} targets")
+            if name != self.primary and isinstance(data, list):
+                if len({np.shape(d) for d in data}) > 1:
+                    raise ValueError(f"fit: the {name!r} sequences differ in shape; only "
+                                     f"{self.primary!r}, which the outputs run along, may vary "
+                                     f"in length (padded, with a mask)")
+                data = np.stack([np.asarray(d) for d in data]) if data else np.zeros((0,))
+            self.inputs[name] = data
+        if self.primary is None and not all(np.ndim(t) >= 1 for t in self.targets):
+            raise ValueError("fit: a model that reads no input sequence takes per-step targets "
+                             "(their length is the number of steps to run)")
+        along = self.inputs[self.primary] if self.primary is not None else self.targets
+        self.variable = isinstance(along, list)
+        self.lengths = np.array([len(x) for x in along], dtype=np.int64)
         # per-step targets have one entry per input step
         self.per_step = all(np.ndim(t) >= 1 and len(t) == n
                             for t, n in zip(self.targets, self.lengths))
@@ -44,20 +69,24 @@ class Batches:
         return int(self.lengths[idx].max())
 
     def batch(self, idx, steps: Optional[int] = None):
-        """``(x, y, mask)`` of the sequences ``idx``, padded to ``steps`` (default: the
-        longest of them); ``mask`` is None for equal-length array data."""
-        xs = [self.inputs[i] for i in idx]
+        """``(feeds, y, mask)`` of the sequences ``idx``, time-major, padded to ``steps``
+        (default: the longest of them); ``mask`` is None for equal-length array data."""
         ys = [self.targets[i] for i in idx]
-        if self.variable:
-            x, mask = pad_batch(xs, steps=steps)
-        else:
-            x = np.stack(xs, axis=1)
-            mask = None
-        if self.per_step:
-            y = pad_batch(ys, steps=steps)[0] if self.variable else np.stack(ys, axis=1)
+        feeds, mask = {}, None
+        for name, data in self.inputs.items():
+            xs = [data[i] for i in idx]
+            if name == self.primary and self.variable:
+                feeds[name], mask = pad_batch(xs, steps=steps)
+            else:
+                feeds[name] = np.stack(xs, axis=1)
+        if self.per_step and self.variable:
+            y, along = pad_batch(ys, steps=steps)
+            mask = along if self.primary is None else mask
+        elif self.per_step:
+            y = np.stack(ys, axis=1)
         else:
             y = np.stack([np.asarray(t) for t in ys])
-        return x, y, mask
+        return feeds, y, mask
 
     def real(self, idx, a: int, b: int) -> float:
         """Real (unpadded) steps of the sequences ``idx`` in steps ``a .. b - 1``."""

@@ -2,10 +2,13 @@
 checkpoints and bit-identical resume, truncated BPTT); checkpoints live in
 :mod:`graphrnn.train.checkpoint` and are importable from here.
 
-A model for ``fit`` is a module with ``graph(steps, initial_states=False, mask=False)``
-whose input is ``input`` (time-major) and whose outputs include ``output``: every recurrent
-model, :class:`~graphrnn.models.Readout` and :class:`~graphrnn.models.LanguageModel`.
-The loss is written with nodes: ``loss(outputs, target, mask) -> scalar node``.
+A model for ``fit`` follows the model protocol (:class:`graphrnn.models.Module`):
+``graph(*lengths, initial_states=False, mask=False)`` over its ``sequence_inputs``
+(time-major), with an output ``output`` and, for truncated BPTT, its carried states'
+``<s>0`` inputs and ``<s>_n`` outputs (``state_shapes``).  Every model of the zoo does:
+the recurrent layers, ``Elman``, ``Jordan``, ``Autonomous``, ``Readout``,
+``LanguageModel`` and ``Seq2Seq``.  The loss is written with nodes:
+``loss(outputs, target, mask) -> scalar node``.
 """
 
 from __future__ import annotations
@@ -60,8 +63,12 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
 
     ``inputs`` is an array ``(N, T, ...)`` or a list of ``(T_i, ...)`` sequences (padded per
     batch, with a mask); ``targets`` per sequence ``(N, ...)`` or per step (one per input
-    step).  ``loss(outputs, target, mask)`` builds the scalar loss from the model's output
-    nodes, the target node (time-major when per step) and the mask node (or None).
+    step).  A model of several sequence inputs takes a dict of them by name (a
+    ``Seq2Seq``: ``{"src": ..., "tgt_in": ...}``; only the one its outputs run along may
+    vary in length); one that reads none (``Autonomous``) takes ``None``, and its per-step
+    targets give the number of steps.  ``loss(outputs, target, mask)`` builds the scalar
+    loss from the model's output nodes, the target node (time-major when per step) and the
+    mask node (or None).
     ``metrics`` are ``name -> fn(output, target, mask) -> float`` on NumPy arrays, computed
     on ``validation = (inputs, targets)`` each epoch with the validation loss.
 
@@ -98,8 +105,12 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     check_settings(data, loss, optimizer, epochs, batch_size, validation, metrics, clip_norm,
                    clip_value, scheduler, early_stopping, checkpoint_every, checkpoint_path,
                    resume, tbptt, on_nonfinite)
-    batches = Batches(*data)
-    val = Batches(*validation) if validation is not None else None
+    primary = _primary(model)
+    for name, pair in (("data", data), ("validation", validation)):
+        if pair is not None:
+            _check_inputs(model, pair[0], name)
+    batches = Batches(*data, primary=primary)
+    val = Batches(*validation, primary=primary) if validation is not None else None
     for name, split in (("data", batches), ("validation", val)):
         if split is not None and split.n == 0:
             raise ValueError(f"fit: {name} holds no sequences")
@@ -108,8 +119,8 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     if set(params) != set(optimizer.params) or any(params[k] is not optimizer.params[k]
                                                      for k in params):
         raise ValueError("fit: the optimizer must be built on model.parameters()")
-    if tbptt is not None and not batches.per_step:
-        raise ValueError("fit: truncated BPTT needs per-step targets")
+    if tbptt is not None:
+        _check_tbptt(model, batches)
     comm = resolve(distributed)
     if normalizer not in ("auto", "steps", "sequences", "none"):
         raise ValueError(f"fit: normalizer must be 'auto', 'steps', 'sequences' or 'none', "
@@ -124,7 +135,7 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     check_same_data(comm, batches.n, batch_size)  # else the ranks' collectives would differ
     with abort_on_error(comm):  # one rank failing to read the checkpoint stops them all
         if resume is not None:
-            carry = None if tbptt is None else _state_shape(model, None)
+            carry = None if tbptt is None else model.state_shapes(None)
             st = FitState.resume(resume, model, optimizer, rng, scheduler, settings, history,
                                  carry)
             st.stopped = st.stopped and early_stopping is not None  # without it: train on
@@ -138,9 +149,12 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         key = ("fit", function_key(loss), target_shape, np.dtype(target_dtype).str, masked,
                carry, train)
 
-        def build(T):
-            g = model.graph(T, initial_states=carry, mask=masked)
-            shape = ((T, B) if batches.per_step else (B,)) + target_shape
+        graph_of = model.graph_fn(initial_states=carry, mask=masked)
+        along = model.lengths[-1]  # the length symbol the outputs (and targets) run along
+
+        def build(**lengths):
+            g = graph_of(**lengths)
+            shape = ((lengths[along], B) if batches.per_step else (B,)) + target_shape
             target = F.input("target", shape, target_dtype)
             mask = g.inputs.get("mask") if masked else None
             value = loss(dict(g.outputs), target, mask)
@@ -150,15 +164,16 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
                 raise ValueError(f"fit: the model has an output named 'loss', which fit's "
                                  f"loss would replace; rename it (outputs: {list(g.outputs)})")
             graph = Graph({"loss": value, **g.outputs}, name="train" if train else "eval")
-            if train:  # adds "dloss/d<name>" for every parameter
-                graph = grad_graph(graph, list(params), loss="loss")
+            if train:  # adds "dloss/d<name>" for every parameter the graph reads
+                graph = grad_graph(graph, [k for k in params if k in g.params], loss="loss")
             return graph
+        build.__signature__ = graph_of.__signature__
         return model.program(key, build)
 
     def run(x, y, mask, train, states=None):
         tshape = y.shape[(2 if batches.per_step else 1):]
         prog = program(tshape, y.dtype, mask is not None, states is not None, train)
-        feeds = {"input": x, "target": y}
+        feeds = {**x, "target": y}
         if mask is not None:
             feeds["mask"] = mask
         if states is not None:
@@ -179,9 +194,10 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
             local, batches_seen = shard(idx, comm), batches_seen + 1
             if not len(local):
                 continue
-            x, y, mask = split.batch(local, split.steps(idx))
+            steps = split.steps(idx)
+            x, y, mask = split.batch(local, steps)
             out = run(x, y, mask, train=False)
-            total += float(out["loss"]) * len(idx) * split.share(local, idx, 0, x.shape[0],
+            total += float(out["loss"]) * len(idx) * split.share(local, idx, 0, steps,
                                                                  normalizer)
             for name, fn in (metrics or {}).items():
                 sums[name] += fn(np.array(out["output"]), y, mask) * len(local) / len(idx)
@@ -198,14 +214,15 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         chunks = [(0, steps)] if tbptt is None else [
             (s, min(s + tbptt, steps)) for s in range(0, steps, tbptt)]
         total = batches.real(idx, 0, steps)
-        if tbptt is not None and st.chunk == 0:
-            shape = _state_shape(model, len(local))
-            st.carry = {f"{s}0": np.zeros(shape, model.dtype) for s in model.state_names}
+        if st.chunk == 0:  # the first chunk starts from the model's own initial states
+            st.carry = None
         for a, b in chunks[st.chunk:]:
             if len(local):
-                out = run(x[a:b], y[a:b] if batches.per_step else y,
+                out = run({k: v[a:b] for k, v in x.items()} if tbptt is not None else x,
+                          y[a:b] if batches.per_step else y,
                           None if mask is None else mask[a:b], True, st.carry)
-                grads = {k: np.array(out[f"dloss/d{k}"]) for k in params}
+                grads = {k: np.array(out[f"dloss/d{k}"]) if f"dloss/d{k}" in out
+                         else np.zeros_like(v) for k, v in params.items()}
                 value = float(out["loss"])
                 carry = None if tbptt is None else {
                     f"{s}0": np.array(out[f"{s}_n"]) for s in model.state_names}
@@ -304,7 +321,38 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
     return st.history
 
 
-def _state_shape(model, batch: Optional[int]):
-    """``(layers * directions, B, H)``: the shape of a model's carried states."""
-    rnn = getattr(model, "rnn", model)
-    return (rnn.num_layers * rnn.num_directions, batch, rnn.hidden_size)
+def _primary(model) -> Optional[str]:
+    """The sequence input ``model``'s outputs run along (None: it reads no sequence)."""
+    along = model.lengths[-1]
+    return next((k for k, v in model.sequence_inputs.items() if v == along), None)
+
+
+def _check_inputs(model, inputs, split: str) -> None:
+    """Refuse ``inputs`` that do not name the model's sequence inputs."""
+    want, name = list(model.sequence_inputs), type(model).__name__
+    if isinstance(inputs, Mapping):
+        if set(inputs) != set(want):
+            raise ValueError(f"fit: {split} names the inputs {sorted(inputs)}; {name} reads "
+                             f"{sorted(want)}")
+    elif inputs is None and want:
+        raise ValueError(f"fit: {split} has no inputs; {name} reads {want}")
+    elif inputs is not None and len(want) != 1:
+        raise ValueError(f"fit: {name} reads " + (
+            f"the sequences {want}: give {split}'s inputs as a dict of them" if want else
+            f"no input sequence: give {split} as (None, targets)"))
+
+
+def _check_tbptt(model, batches: Batches) -> None:
+    """Refuse truncated BPTT where chunks cannot carry the states."""
+    if not batches.per_step:
+        raise ValueError("fit: truncated BPTT needs per-step targets")
+    name = type(model).__name__
+    if not model.causal:
+        raise ValueError(f"fit: truncated BPTT needs a causal model; {name} reads later steps "
+                         f"(bidirectional), which a chunk does not have")
+    if not model.state_names:
+        raise ValueError(f"fit: truncated BPTT carries states from chunk to chunk; {name} "
+                         f"carries none")
+    if len(batches.inputs) > 1:
+        raise ValueError(f"fit: truncated BPTT cuts the sequence the outputs run along; "
+                         f"{name} reads {len(batches.inputs)} sequences")

@@ -119,16 +119,18 @@ class FitState:
 
     @classmethod
     def resume(cls, path, model, optimizer, rng, scheduler, settings: dict,
-               history: Dict[str, List[float]], carry_shape) -> "FitState":
+               history: Dict[str, List[float]], carry_shapes) -> "FitState":
         """Read a checkpoint, check it against this run, then load it (all or nothing:
         :class:`CheckpointError` before anything changes) and return the state it holds.
+        ``carry_shapes`` (with truncated BPTT): the model's carried states and their shapes,
+        ``None`` for the batch (``model.state_shapes(None)``).
 
         A checkpoint taken inside an epoch (on Ctrl-C) continues only with the same data
         size, ``batch_size``, ``tbptt`` and ``shuffle``."""
         params = model.parameters()
         shapes = {f"best.{k}": v.shape for k, v in params.items()}
-        if carry_shape is not None:
-            shapes.update({f"carry.{s}0": carry_shape for s in model.state_names})
+        if carry_shapes is not None:
+            shapes.update({f"carry.{s}0": shape for s, shape in carry_shapes.items()})
         ck = read_checkpoint(path, model, optimizer, rng, scheduler, shapes)
         fit = ck.fit if ck.fit is not None else {}
         st = cls(history, ck.rng)
@@ -158,7 +160,8 @@ class FitState:
         if st.chunk and not problems:
             batch = min(settings["batch_size"], settings["n"] - st.lo)
             want = {f"{s}0" for s in model.state_names}
-            if set(carry) != want or any(v.shape[1] != batch for v in carry.values()):
+            if set(carry) != want or any(np.ndim(v) < 2 or v.shape[1] != batch
+                                         for v in carry.values()):
                 problems.append(f"carried states {sorted(carry)} do not match chunk "
                                 f"{st.chunk} of a batch of {batch}")
         for name, arrays in (("best", best), ("carry", carry)):
