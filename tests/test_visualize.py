@@ -54,6 +54,23 @@ def test_folded_view_of_every_builtin_model_shows_its_delay_edges(model, tmp_pat
 
 
 @needs_dot
+def test_constant_only_nodes_belong_to_no_step_whatever_was_built_before(tmp_path):
+    """Hash-consing shares what is computed from constants alone with every graph that needs
+    it, tagged with the step of the first: one built at step 8 must not put a step 8 cluster
+    into a diagram of steps 1 and 2."""
+    with gr.meta_scope(step=8):  # built first (and kept alive), tagged t=8
+        first = gr.broadcast_to(gr.const(2.5, "float64"), (gr.B, 3))
+    x = gr.input("x", (gr.B, 3), "float64")
+    with gr.meta_scope(step=1):
+        y1 = gr.tanh(x * 2.5)  # the same broadcast, shared
+    with gr.meta_scope(step=2):
+        y2 = gr.tanh(y1 * 2.5)
+    assert first.step == 8 and first in gr.Graph({"y": y2}).nodes
+    groups = svg_of(visualize.unrolled(gr.Graph({"y": y2})), tmp_path)
+    assert sorted(c["title"] for c in groups["cluster"]) == ["cluster_t1", "cluster_t2"]
+
+
+@needs_dot
 @pytest.mark.parametrize("model", BUILTIN_NAMES)
 def test_unrolled_view_has_a_cluster_per_step_and_parameters_drawn_once(model, tmp_path):
     graph = builtin_recurrence(model).unroll(4)

@@ -72,28 +72,35 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
     drawn (:mod:`visualize.style`): more raise ``ValueError`` before any drawing.
     """
     ids = {n: i for i, n in enumerate(nodes)}
-    steps = sorted({n.step for n in nodes if n.step is not None})
+    # Parameters and what is computed from them alone (a transpose, a bias broadcast):
+    # drawn once, or repeated in every step that uses them when share_params is False.
+    # What is computed from constants alone (a broadcast 1.0) belongs to no step whatever
+    # its tag says: hash-consing shares it with every graph that ever needed it, and the
+    # tag is the step of the first of them.
+    invariant, constant = set(), set()
+    for n in nodes:
+        if n.op.source in ("const", "fill") or (
+                n.args and n not in outputs and all(a in constant for a in n.args)):
+            constant.add(n)
+        if n.op.source == "param" or n in constant or (
+                n.args and n.step is None and n not in outputs
+                and all(a in invariant for a in n.args)):
+            invariant.add(n)
+    step_of = {n: None if n in invariant else n.step for n in nodes}
+    steps = sorted({s for s in step_of.values() if s is not None})
     shown, elided = _shown_steps(steps, max_steps, name)
     elided_set = set(elided)
 
     def is_leaf(n):
         return not n.args
 
-    # Parameters and what is computed from them alone (a transpose, a bias broadcast):
-    # drawn once, or repeated in every step that uses them when share_params is False.
-    invariant = set()
-    for n in nodes:
-        if n.op.source in ("param", "const", "fill") or (
-                n.args and n.step is None and n not in outputs
-                and all(a in invariant for a in n.args)):
-            invariant.add(n)
     repeat = set() if share_params else invariant
 
     def key(n: Node, user_step=None) -> str:
-        if not is_leaf(n) and n.step in elided_set:
+        if not is_leaf(n) and step_of[n] in elided_set:
             return ELLIPSIS
-        if collapse and not is_leaf(n) and n.step is not None and n not in outputs:
-            return f"cell{n.step}"
+        if collapse and not is_leaf(n) and step_of[n] is not None and n not in outputs:
+            return f"cell{step_of[n]}"
         if n in repeat and user_step is not None:
             return f"n{ids[n]}_t{user_step}"
         return f"n{ids[n]}"
@@ -128,14 +135,14 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
         if k == ELLIPSIS:
             continue
         if k.startswith("cell"):
-            cells[n.step] = cells.get(n.step, 0) + 1
+            cells[step_of[n]] = cells.get(step_of[n], 0) + 1
             continue
         if n in repeat:
             continue  # drawn where used: inside each step (or once, for elided steps)
         if is_leaf(n):
             place(n, k, sources if n.op.source == "input" else dot)
-        elif n.step is not None:
-            place(n, k, clusters[n.step])
+        elif step_of[n] is not None:
+            place(n, k, clusters[step_of[n]])
         else:
             place(n, k, dot)
     for s, count in cells.items():
@@ -143,7 +150,7 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
 
     edges = {}
     # (node, step it is drawn for): the step's copy of a repeated node brings its own inputs
-    work = [(n, n.step if n.step in shown else None) for n in nodes if n not in repeat]
+    work = [(n, step_of[n] if step_of[n] in shown else None) for n in nodes if n not in repeat]
     while work:
         n, step = work.pop()
         dst = key(n, step) if n in repeat else key(n)
@@ -167,20 +174,20 @@ def draw_graph(nodes: Sequence[Node], outputs: Dict[Node, str], name: str = "gra
                  **ROLE["ellipsis"])
     for (src, dst), attrs in edges.items():
         dot.edge(src, dst, **attrs)
-    _order_steps(dot, nodes, key, sorted(shown), elided)
+    _order_steps(dot, nodes, step_of, key, sorted(shown), elided)
     return dot
 
 
-def _order_steps(dot, nodes, key, shown, elided):
+def _order_steps(dot, nodes, step_of, key, shown, elided):
     """Invisible edges that put each step's cluster to the right of the previous one."""
     last, firsts = {}, {}
     for n in nodes:
-        if n.step is None or n.step not in set(shown) or not n.args:
+        if step_of[n] is None or step_of[n] not in set(shown) or not n.args:
             continue
         k = key(n)
-        last[n.step] = k
-        if not any(a.step == n.step and a.args for a in n.args):
-            firsts.setdefault(n.step, []).append(k)
+        last[step_of[n]] = k
+        if not any(step_of[a] == step_of[n] and a.args for a in n.args):
+            firsts.setdefault(step_of[n], []).append(k)
     prev = None
     for s in shown:
         anchor = prev
