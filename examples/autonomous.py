@@ -5,11 +5,9 @@ trajectory, then roll it out past the training horizon.
 """
 
 import argparse
-
 import os
 
 import numpy as np
-from tqdm import tqdm
 
 import graphrnn as gr
 from graphrnn.losses import squared_error
@@ -31,14 +29,11 @@ def main(argv=None):
     train_steps, horizon = 30, 60
     target = oscillator(horizon)
     model = Autonomous(8, 2, activation="tanh", dtype="float64", seed=0)
-    g = model.build(train_steps)
-    y = gr.input("target", (train_steps, gr.B, 2), "float64")
-    program = gr.compile(gr.grad_graph(gr.Graph({"loss": squared_error(g["output"], y)})))
-    opt = Adam(model.parameters(), lr=0.02)
-    feed = {"target": target[:train_steps, None, :]}
-    for _ in tqdm(range(args.epochs), desc="steps", disable=args.quiet):
-        out = program(feed, model.parameters(), dims={"B": 1}, copy=False)
-        opt.step({k[len("dloss/d"):]: np.array(v) for k, v in out.items() if k != "loss"})
+    # no input: fit takes (None, targets), and the per-step targets give the steps
+    gr.fit(model, (None, target[None, :train_steps]),
+           lambda out, y, mask: squared_error(out["output"], y),
+           Adam(model.parameters(), lr=0.02), epochs=args.epochs, batch_size=1,
+           progress=not args.quiet)
     roll = model(horizon, batch=1)[:, 0]
     fit_mse = float(np.mean((roll[:train_steps] - target[:train_steps]) ** 2))
     beyond = float(np.mean((roll[train_steps:] - target[train_steps:]) ** 2))
