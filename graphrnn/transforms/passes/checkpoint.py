@@ -18,9 +18,12 @@ from typing import Dict
 
 from ...core import ops as F
 from ...core.ir import Graph, Node, gc_paused, meta_of
+from ...core.ops import O
 from .rewrite import rebuild
 
 __all__ = ["checkpoint"]
+
+_RECOMPUTE = O.recompute
 
 
 def checkpoint(graph: Graph, every: int) -> Graph:
@@ -34,7 +37,7 @@ def checkpoint(graph: Graph, every: int) -> Graph:
 
 
 def _is_forward(n: Node) -> bool:
-    return bool(n.args) and meta_of(n)["origin"] != "adjoint" and n.op.name != "recompute"
+    return bool(n.args) and meta_of(n)["origin"] != "adjoint" and n.op is not _RECOMPUTE
 
 
 def _checkpoint(graph: Graph, k: int) -> Graph:

@@ -1,5 +1,6 @@
-"""Constant folding: an op whose arguments are all known constants becomes a constant
-(a small array, or a fill when its shape involves the symbolic batch)."""
+"""Constant folding, a rule of the canonicalize phase: an op whose arguments are all known
+constants becomes a constant (a small array, or a fill when its shape involves the symbolic
+batch).  Exact: the op's own kernel computes the value, in the node's dtype."""
 
 from __future__ import annotations
 
@@ -8,22 +9,41 @@ from typing import Optional
 import numpy as np
 
 from ...core import ops as F
-from ...core.ir import Graph, Node
+from ...core.ir import Node
+from ...core.ops import O
 from ...core.shapes import is_concrete
-from .rewrite import constant_value, rewrite
+from .patterns import Pat, Rule, RuleSet
+from .rewrite import constant_value
 
-__all__ = ["constant_fold", "MAX_FOLD"]
+__all__ = ["FOLD", "MAX_FOLD"]
 
 #: Largest constant (in elements) folding may create.
 MAX_FOLD = 4096
 
 
-def _rule(n: Node) -> Optional[Node]:
-    if not n.args or n.op.name in ("broadcast_to", "numel"):
-        return None  # leaves; a broadcast of a constant stays a cheap view
-    values = [constant_value(a) for a in n.args]
-    if any(v is None for v in values):
-        return None
+_KEPT = frozenset([O.broadcast_to, O.numel])
+_CONSTANT_LIKE = frozenset([O.const, O.fill, O.broadcast_to, O.reshape, O.transpose])
+
+
+def _foldable(n: Node) -> bool:
+    """Not a leaf, not a cheap view of a constant (a broadcast) nor a size, and every
+    argument may be a constant (a quick test before the values are looked at)."""
+    if not n.args or n.op in _KEPT:
+        return False
+    for a in n.args:
+        if a.op not in _CONSTANT_LIKE:
+            return False
+    return True
+
+
+def _fold(n: Node) -> Optional[Node]:
+    """The constant ``n`` computes when its arguments are known constants, else None."""
+    values = []
+    for a in n.args:
+        v = constant_value(a)
+        if v is None:
+            return None
+        values.append(v)
     if not is_concrete(n.shape):
         # only scalars broadcast over a symbolic shape fold (into a fill)
         if not n.op.elementwise or any(v.ndim for v in values):
@@ -43,6 +63,6 @@ def _rule(n: Node) -> Optional[Node]:
     return F.const(out.item(), n.dtype) if out.ndim == 0 else F.const(out, n.dtype)
 
 
-def constant_fold(graph: Graph):
-    """Fold constant subexpressions; ``(graph, rewrites)``."""
-    return rewrite(graph, _rule, "constant_fold")
+#: the folding rule (any op whose arguments are all constants).
+FOLD = RuleSet([Rule("constant-fold", Pat(name="n", where=_foldable), _fold,
+                     doc="an op of constants -> the constant it computes")])

@@ -4,11 +4,12 @@ also merges commutative twins: ``b + a`` becomes the ``a + b`` that already exis
 from __future__ import annotations
 
 from ...core.ir import Graph, Node
+from ...core.ops import O
 from .rewrite import rewrite
 
 __all__ = ["cse"]
 
-_COMMUTATIVE = {"add", "mul", "logical_and", "logical_or", "equal", "not_equal"}
+_COMMUTATIVE = frozenset([O.add, O.mul, O.logical_and, O.logical_or, O.equal, O.not_equal])
 
 
 def cse(graph: Graph):
@@ -17,7 +18,7 @@ def cse(graph: Graph):
 
     def rule(m: Node):
         twin = None
-        if m.op.name in _COMMUTATIVE and m.args[0] is not m.args[1]:
+        if m.op in _COMMUTATIVE and m.args[0] is not m.args[1]:
             twin = Node.existing(m.op, m.args[::-1], m.attrs, m.shape, m.dtype)
             if twin not in kept:
                 twin = None

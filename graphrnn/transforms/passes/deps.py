@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Set
 
 from ...core.ir import Graph, Node
+from ...core.ops import O
 
 __all__ = ["dependents_of", "reaches", "matmuls_sharing"]
 
@@ -45,7 +46,8 @@ def matmuls_sharing(graph: Graph, side: int) -> Dict[Node, List[Node]]:
     """Matmuls against a 2-D right operand, grouped by their left (``side=0``) or right
     (``side=1``) operand, in graph order."""
     groups: Dict[Node, List[Node]] = {}
+    matmul = O.matmul
     for n in graph.nodes:
-        if n.op.name == "matmul" and n.args[1].ndim == 2:
+        if n.op is matmul and n.args[1].ndim == 2:
             groups.setdefault(n.args[side], []).append(n)
     return groups

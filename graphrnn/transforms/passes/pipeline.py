@@ -1,79 +1,126 @@
-"""The ordered pass registry and the named optimization levels.
+"""The ordered pass registry, the rule phases and the named optimization levels.
+
+Two kinds of pass share one registry: rule phases (:class:`~.phases.Phase`: named rewrite
+rules, data, run bottom-up to a fixed point) and global passes (functions that look at the
+whole graph: time batching, gate fusion, hoisting, stack views, CSE).  A level is a fixed
+order of them; the report counts what each pass did and, for a rule phase, each rule.
 
 Every pass keeps IEEE semantics: NaN stays NaN, infinities stay infinite, and the clean-up
 passes (all of O1) give the same bits as the graph as written, the sign of zero included.
 O2's fusions regroup sums of the same terms (one GEMM over all steps instead of a sum of T
 products), which may change rounding, and ``stabilize`` replaces forms that underflow by
 their stable ops.  ``fast_math=True`` adds rewrites exact for finite values only (``x*0 ->
-0``, products with a zero state dropped, ``(a + b) @ W`` for ``a @ W + b @ W``)."""
+0``, products with a zero state dropped, ``(a + b) @ W`` for ``a @ W + b @ W``): the rules
+flagged ``fast_math`` and the fast variants of the fusions."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Tuple
+from types import MappingProxyType
+from typing import Callable, Dict, List, Mapping, NamedTuple, Tuple
 
 from ...core.ir import Graph, gc_paused
-from .batch_time import batch_time, sum_of_products, weight_gradients
-from .constant_fold import constant_fold
+from .batch_time import batch_time
+from .constant_fold import FOLD
 from .cse import cse
 from .gate_fusion import gate_fusion
 from .hoist import hoist_invariants
-from .simplify import simplify
-from .stabilize import stabilize
+from .phases import Phase
+from .shape_rules import SHAPES
+from .simplify import ALGEBRA
+from .stabilize import STABILIZE
 from .stack_views import stack_views
+from .sum_rules import SUM_OF_PRODUCTS, WEIGHT_GRADIENTS
 
-__all__ = ["PASSES", "LEVELS", "optimize", "PassReport"]
+__all__ = ["PASSES", "LEVELS", "PHASES", "optimize", "PassReport", "PassRun"]
+
+#: IEEE-exact algebra, shape rules and constant folding, to a fixed point together.
+CANONICALIZE = Phase("canonicalize", ALGEBRA + SHAPES + FOLD,
+                     "IEEE-exact identities, zero initial states, stack/slice/scatter views, "
+                     "constants folded")
+
+#: name -> rule phase, in pipeline order.
+PHASES: Dict[str, Phase] = {"stabilize": STABILIZE, "canonicalize": CANONICALIZE,
+                            "weight_gradients": WEIGHT_GRADIENTS,
+                            "sum_of_products": SUM_OF_PRODUCTS}
 
 #: name -> (pass, one-line description); the registry, in pipeline order.
 PASSES: Dict[str, Tuple[Callable[[Graph], Tuple[Graph, int]], str]] = {
-    "simplify": (simplify, "IEEE-exact identities, zero initial states, stack/slice/scatter"),
-    "constant_fold": (constant_fold, "constant subexpressions to constants"),
+    "stabilize": (STABILIZE, STABILIZE.doc),
+    "canonicalize": (CANONICALIZE, CANONICALIZE.doc),
     "cse": (cse, "commutative twins (b + a next to a + b) merged; hash-consing does the rest"),
-    "weight_gradients": (weight_gradients, "sum over steps of a.T @ g -> one GEMM (and bias sums)"),
+    "weight_gradients": (WEIGHT_GRADIENTS, WEIGHT_GRADIENTS.doc),
     "gate_fusion": (gate_fusion, "matmuls sharing a left operand -> one matmul"),
     "batch_time": (batch_time, "independent matmuls sharing a weight -> one GEMM over steps"),
-    "sum_of_products": (sum_of_products, "sums of matmuls / reductions -> one GEMM / reduction"),
+    "sum_of_products": (SUM_OF_PRODUCTS, SUM_OF_PRODUCTS.doc),
     "hoist_invariants": (hoist_invariants, "step-invariant terms (biases) added once to batched GEMMs"),
     "stack_views": (stack_views, "concats of stacked steps as views; their sums as one reduction"),
-    "stabilize": (stabilize, "log(softmax) -> log_softmax, log(sigmoid) -> log_sigmoid"),
 }
-#: passes that take ``fast_math`` (rewrites exact for finite values only)
-FAST_MATH = {"simplify", "weight_gradients", "sum_of_products"}
 
-_CLEAN = ["simplify", "constant_fold", "cse"]
-#: level -> the passes it runs, in order (clean-up runs to a fixed point around fusions).
-LEVELS: Dict[str, List[str]] = {
-    "O0": [],
-    "O1": _CLEAN,
-    "O2": ["stabilize"] + _CLEAN + ["weight_gradients", "gate_fusion", "batch_time",
-                                    "sum_of_products", "gate_fusion", "hoist_invariants",
-                                    "stack_views"] + _CLEAN,
-}
+_CLEAN = ["canonicalize", "cse"]
+#: O2's stages, in their fixed order
+_O2 = (["stabilize"]                                  # stable forms of log(probability)
+       + _CLEAN                                        # canonicalize (and CSE)
+       + ["weight_gradients", "gate_fusion"]           # fuse: weight gradients, gates
+       + ["batch_time", "sum_of_products", "gate_fusion", "hoist_invariants"]  # batch over time
+       + ["stack_views"]                               # stacked steps as views
+       + _CLEAN)                                       # canonicalize what the fusions built
+#: level -> the passes it runs, in order
+LEVELS: Dict[str, List[str]] = {"O0": [], "O1": _CLEAN, "O2": _O2}
+
+
+class PassRun(NamedTuple):
+    """One pass run: nodes before and after, rewrites, seconds, and for a rule phase the
+    count of each rule that fired (``rules``) and of nodes where rewriting hit the bound."""
+    name: str
+    before: int
+    after: int
+    rewrites: int
+    secs: float
+    rules: Mapping[str, int] = MappingProxyType({})
+    capped: int = 0
 
 
 @dataclass
 class PassReport:
-    """What the pipeline did: one row per pass run (name, nodes before/after, rewrites, secs)."""
-    rows: List[Tuple[str, int, int, int, float]] = field(default_factory=list)
+    """What the pipeline did: one :class:`PassRun` per pass run, in order; ``rules`` totals
+    the rule counts of every phase run, by rule name."""
+    rows: List[PassRun] = field(default_factory=list)
 
     def __str__(self):
         lines = [f"{'pass':<16} {'nodes before':>12} {'after':>8} {'rewrites':>9} {'ms':>8}"]
-        for name, before, after, count, secs in self.rows:
-            lines.append(f"{name:<16} {before:>12} {after:>8} {count:>9} {secs * 1e3:>8.1f}")
+        for r in self.rows:
+            lines.append(f"{r.name:<16} {r.before:>12} {r.after:>8} {r.rewrites:>9} "
+                         f"{r.secs * 1e3:>8.1f}")
+            for rule, count in sorted(r.rules.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {rule:<36} {count:>9}")
+            if r.capped:
+                lines.append(f"  (rewriting stopped at the bound at {r.capped} nodes)")
         return "\n".join(lines)
 
     @property
+    def rules(self) -> Dict[str, int]:
+        """How often each rule fired over all phase runs, by rule name."""
+        total: Counter = Counter()
+        for r in self.rows:
+            total.update(r.rules)
+        return dict(total)
+
+    @property
     def total_seconds(self) -> float:
-        return sum(r[4] for r in self.rows)
+        """The time all passes took."""
+        return sum(r.secs for r in self.rows)
 
 
 def optimize(graph: Graph, level: str = "O2", passes: List[str] = None, report: bool = False,
              max_rounds: int = 1, fast_math: bool = False):
     """Run the passes of ``level`` (or the named ``passes``) on ``graph``.
 
-    Clean-up passes run bottom-up, which reaches a fixed point for local rules in one round;
-    ``max_rounds`` > 1 repeats them while anything changes.  ``fast_math=True`` lets the
+    Rule phases run bottom-up to a fixed point (a replacement is simplified again at once);
+    ``max_rounds`` > 1 repeats each run of clean-up passes (canonicalize, CSE) while
+    anything changes, for what CSE's merges open up.  ``fast_math=True`` lets the
     passes assume finite values (see the module docstring).  Returns the optimized Graph,
     or ``(graph, PassReport)`` with ``report=True``.
     """
@@ -96,8 +143,14 @@ def _optimize(graph, level, passes, report, max_rounds, fast_math):
     def run(name, g):
         t0 = time.perf_counter()
         fn = PASSES[name][0]
-        out, count = fn(g, fast_math=True) if fast_math and name in FAST_MATH else fn(g)
-        rep.rows.append((name, len(g), len(out), count, time.perf_counter() - t0))
+        if isinstance(fn, Phase):
+            out, rules = fn.run(g, fast_math=fast_math)
+            count, capped = sum(rules.values()), rules.capped
+        else:
+            out, count = fn(g)
+            rules, capped = {}, 0
+        rep.rows.append(PassRun(name, len(g), len(out), count, time.perf_counter() - t0,
+                                dict(rules), capped))
         return out, count
 
     i = 0

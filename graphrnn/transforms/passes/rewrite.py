@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ...core.ir import Graph, Node, meta_of
-from ...core.ops.registry import Frozen
+from ...core.ops.registry import Frozen, O
 from ...core.shapes import ShapeError
 
 __all__ = ["rewrite", "rewrite_groups", "plan_group", "constant_value", "is_zero", "is_one",
@@ -46,28 +47,60 @@ def rewrite(graph: Graph, rule: Callable[[Node], Optional[Node]], name: str = ""
     return Graph({k: new[v] for k, v in graph.outputs.items()}, name=graph.name), count
 
 
+_VIEWS = frozenset([O.broadcast_to, O.reshape, O.transpose])
+_CONST, _FILL = O.const, O.fill
+
+
+def _leaf_value(n: Node):
+    """The value of a const or fill node as an array (a fill's as a scalar), else None."""
+    op = n.op
+    if op is _CONST:
+        v = n.attr("value")
+        return v.array if isinstance(v, Frozen) else np.asarray(v, dtype=n.dtype)
+    if op is _FILL:
+        return np.asarray(n.attr("value"), dtype=n.dtype)
+    return None
+
+
 def constant_value(n: Node):
     """The value of ``n`` as a NumPy array when it is a known constant (any shape), else None.
 
     A fill of symbolic shape is known as a scalar (it broadcasts); so is a scalar constant
     seen through broadcasts, reshapes and transposes (followed iteratively)."""
-    through = False
-    while n.op.name in ("broadcast_to", "reshape", "transpose") and n.args:
-        n, through = n.args[0], True
-    op = n.op.name
-    if op == "const":
+    if n.op not in _VIEWS:
+        return _leaf_value(n)
+    while n.op in _VIEWS and n.args:
+        n = n.args[0]
+    v = _leaf_value(n)
+    return None if v is None or v.ndim else v
+
+
+def _elements(n: Node):
+    """The known elements of ``n`` or None: a constant seen through broadcasts, reshapes and
+    transposes, which move and repeat elements but make none (``x * 1`` stays visible when
+    the ones were folded into a small array, then broadcast).  A scalar constant or a fill
+    comes back as a NumPy scalar of its dtype, an array constant as its array."""
+    while n.op in _VIEWS and n.args:
+        n = n.args[0]
+    op = n.op
+    if op is _CONST:
         v = n.attr("value")
-        v = v.array if isinstance(v, Frozen) else np.asarray(v, dtype=n.dtype)
-    elif op == "fill":
-        v = np.asarray(n.attr("value"), dtype=n.dtype)
+        if isinstance(v, Frozen):
+            return v.array
+    elif op is _FILL:
+        v = n.attr("value")
     else:
         return None
-    return None if through and v.ndim else v
+    return n.dtype.type(v)  # the value the node holds (1e-50 is 0 in float32)
 
 
 def _all_equal(n: Node, x: float) -> bool:
-    v = constant_value(n)
-    return v is not None and v.size > 0 and bool(np.all(v == x))
+    v = _elements(n)
+    if v is None:
+        return False
+    if isinstance(v, np.ndarray):
+        return v.size > 0 and bool(np.all(v == x))
+    return bool(v == x)
 
 
 def is_zero(n: Node) -> bool:
@@ -84,8 +117,16 @@ def zero_sign(n: Node):
     """``0.0`` or ``-0.0`` when every element of ``n`` is known to be that zero (integer
     zeros count as ``0.0``), else None: IEEE rewrites must tell them apart (``x + 0.0`` turns
     ``-0.0`` into ``0.0``; ``x + -0.0`` is ``x`` for every ``x``)."""
-    v = constant_value(n)
-    if v is None or v.size == 0 or not bool(np.all(v == 0)):
+    v = _elements(n)
+    if v is None:
+        return None
+    if not isinstance(v, np.ndarray):  # a scalar: no NumPy reductions
+        if v != 0:
+            return None
+        if v.dtype.kind != "f":
+            return 0.0
+        return -0.0 if math.copysign(1.0, float(v)) < 0 else 0.0
+    if v.size == 0 or not bool(np.all(v == 0)):
         return None
     if v.dtype.kind != "f":
         return 0.0

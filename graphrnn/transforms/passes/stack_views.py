@@ -13,9 +13,12 @@ from typing import Dict, Optional, Tuple
 
 from ...core import ops as F
 from ...core.ir import Graph, Node
+from ...core.ops import O
 from .rewrite import rewrite
 
 __all__ = ["stack_views"]
+
+_STACK, _CONCAT = O.stack, O.concat
 
 
 def stack_views(graph: Graph):
@@ -23,29 +26,29 @@ def stack_views(graph: Graph):
     member: Dict[Node, Tuple[Node, int]] = {}
     gathered: Dict[frozenset, Node] = {}
     for n in graph.nodes:
-        if n.op.name == "stack" and n.attr("axis") == 0:
+        if n.op is _STACK and n.attr("axis") == 0:
             for i, a in enumerate(n.args):
                 member.setdefault(a, (n, i))
-        if n.op.name == "concat" and n.attr("axis") == 0 and len(set(a.shape for a in n.args)) == 1:
+        if n.op is _CONCAT and n.attr("axis") == 0 and len(set(a.shape for a in n.args)) == 1:
             for i, a in enumerate(n.args):  # equal blocks: a concat is a reshaped stack
                 member.setdefault(a, (n, i))
-        if n.op.name == "concat" and n.attr("axis") == 0 and len(set(n.args)) == len(n.args):
+        if n.op is _CONCAT and n.attr("axis") == 0 and len(set(n.args)) == len(n.args):
             gathered.setdefault(frozenset(n.args), n)
 
     def rule(n: Node) -> Optional[Node]:
-        if n.op.name == "concat" and n.attr("axis") == 0 and n.args[0] in member:
+        if n.op is _CONCAT and n.attr("axis") == 0 and n.args[0] in member:
             box, first = member[n.args[0]]
             for k, a in enumerate(n.args):
                 if member.get(a) != (box, first + k):
                     return None
             if box is n:
                 return None
-            if box.op.name == "concat":  # (k*B, ...) -> (k, B, ...) blocks
+            if box.op is O.concat:  # (k*B, ...) -> (k, B, ...) blocks
                 block = box.args[0].shape
                 box = F.reshape(box, (len(box.args),) + tuple(block))
             rows = F.index(box, slice(first, first + len(n.args)))
             return F.reshape(rows, (-1,) + tuple(box.shape[2:]))
-        if n.op.name == "sum_to_shape" and n.args[0].op.name == "add_n":
+        if n.op is O.sum_to_shape and n.args[0].op is O.add_n:
             terms = n.args[0].args
             box = gathered.get(frozenset(terms)) if len(set(terms)) == len(terms) else None
             if box is not None and box.ndim == n.args[0].ndim:
