@@ -81,9 +81,7 @@ def _files(area: str):
     return sorted(p for p in (ROOT / area).rglob("*.py") if OPS_DIR not in p.parents)
 
 
-AREAS = [pytest.param(a, marks=pytest.mark.xfail(
-    strict=False, reason="converted by the rewrite-rules work"))
-    if a == "graphrnn/transforms" else a for a in _areas()]
+AREAS = _areas()
 
 
 @pytest.mark.parametrize("area", AREAS)
