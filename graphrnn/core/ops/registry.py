@@ -132,15 +132,11 @@ OPS: Dict[str, Op] = {}
 class _ByName:
     """The registered ops as attributes: ``O.tanh is OPS["tanh"]``.  Code outside ``ops/``
     names an op this way and compares ops by identity (``node.op is O.add``), so a typo
-    fails loudly instead of comparing unequal."""
+    fails loudly instead of comparing unequal.  :func:`register` sets each op as an
+    attribute, so a lookup is a plain attribute read (hot loops may use it freely)."""
 
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Op:
-        try:
-            return OPS[name]
-        except KeyError:
-            raise AttributeError(f"no op named {name!r} is registered") from None
+    def __getattr__(self, name: str) -> Op:  # only for names that are not registered
+        raise AttributeError(f"no op named {name!r} is registered")
 
     def __dir__(self):
         return sorted(OPS)
@@ -155,6 +151,7 @@ def register(op: Op) -> Op:
     if op.name in OPS:
         raise ValueError(f"op {op.name!r} is already registered")
     OPS[op.name] = op
+    setattr(O, op.name, op)
     return op
 
 
@@ -165,6 +162,7 @@ def unregister(op) -> None:
     if name not in OPS or not isinstance(op, str) and OPS[name] is not op:
         raise KeyError(f"op {name!r} is not registered")
     del OPS[name]
+    delattr(O, name)
 
 
 def apply(op, *args: Node, **attrs) -> Node:
