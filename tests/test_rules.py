@@ -63,6 +63,8 @@ def _crafted():
         "slice-of-concat": g(y=gr.concat([x, y], axis=0)[2:4] * x),
         "stack-of-rows": g(y=gr.tanh(gr.stack([s[0], s[1]]))),
         "concat-of-rows": g(y=gr.tanh(gr.concat([s[1], s[2]], axis=0))),
+        "concat-of-unit-rows": g(y=gr.tanh(gr.concat([gr.reshape(s[k], (1,) + SHAPE)
+                                                      for k in range(3)], axis=0))),
         "scatter-sum": _grad(gr.sum(gr.tanh(s[0]) * s[2]), ["s"]),
         "zeros-through-shape-op": g(y=x * gr.transpose(gr.zeros((3, 2), F64), (1, 0))),
         "constant-fold": g(y=x * (gr.full(SHAPE, 2.0, F64) * gr.full(SHAPE, 3.0, F64))),

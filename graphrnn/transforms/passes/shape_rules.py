@@ -87,9 +87,19 @@ def _scatter_sum(n: Node, ctx) -> Optional[Node]:
     return joined if not rest else F.add_n(rest + [joined])
 
 
-def _rows_of(args, ordered: bool):
+def _unit_row(a: Node) -> Node:
+    """``x[i]`` for ``reshape(x[i], (1, ...))`` (a row given back its unit first axis)."""
+    if a.op is O.reshape and a.shape == (1,) + a.args[0].shape:
+        return a.args[0]
+    return a
+
+
+def _rows_of(args, ordered: bool, unit: bool = False):
     """``(x, first, count)`` when ``args`` are the first-axis rows ``x[first]``,
-    ``x[first+1]``, ... of one array (in that order when ``ordered``), else None."""
+    ``x[first+1]``, ... of one array (in that order when ``ordered``; each reshaped to a
+    unit first axis when ``unit``), else None."""
+    if unit:
+        args = [_unit_row(a) for a in args]
     if any(a.op is not O.index for a in args):
         return None
     src = args[0].args[0]
@@ -106,9 +116,9 @@ def _rows_of(args, ordered: bool):
     return src, rows[0], len(rows)
 
 
-def _rows_view(n: Node, ordered: bool) -> Optional[Node]:
+def _rows_view(n: Node, ordered: bool, unit: bool = False) -> Optional[Node]:
     """The rows ``x[a:b+1]`` that ``n``'s arguments are (``x`` itself when whole), or None."""
-    found = _rows_of(n.args, ordered)
+    found = _rows_of(n.args, ordered, unit)
     if found is None:
         return None
     src, first, count = found
@@ -190,6 +200,9 @@ SHAPES = RuleSet([
          lambda n: (lambda v: None if v is None else F.reshape(v, n.shape))(
              _rows_view(n, ordered=True)),
          doc="concat(x[a], ..., x[b]) -> the view x[a:b+1], first two axes merged"),
+    Rule("concat-of-unit-rows", Pat(O.concat, name="n", attrs=_AXIS0),
+         lambda n: _rows_view(n, ordered=True, unit=True),
+         doc="concat(x[a][None], ..., x[b][None]) -> the view x[a:b+1]"),
     Rule("scatter-sum", Pat(O.add_n, name="n"), _scatter_sum,
          doc="add_n of disjoint scattered pieces -> one concat (-0.0 in the gaps)"),
     Rule("sum-of-rows", Pat(O.add_n, name="n"),
