@@ -16,7 +16,8 @@ from .runtime.anomaly import AnomalyError, detect_anomaly
 from .transforms.autodiff import grad, grad_graph, vjp
 from .runtime.backends import available_backends, get_backend
 from .compiler import Program, compile
-from .runtime.evaluate import EvaluationError, Evaluator, InputError, evaluate
+from .runtime.binding import EvaluationError, InputError
+from .runtime.evaluate import Evaluator, evaluate
 from .runtime.gradcheck import GradcheckError, gradcheck
 from .core.ir import Graph, Node, meta_scope, toposort
 from .transforms.passes import optimize

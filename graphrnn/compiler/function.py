@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from ..runtime.evaluate import EvaluationError
+from ..runtime.binding import EvaluationError
 from ..core.ir import compact_intern
 from .dims import Poly, evaluate
 from .render import Rendered

@@ -22,7 +22,8 @@ import numpy as np
 
 from ..runtime.anomaly import anomaly_enabled, detect_anomaly
 from ..runtime.backends import Backend, get_backend
-from ..runtime.evaluate import bind_values, check_outputs
+from ..runtime.binding import bind_values
+from ..runtime.evaluate import check_outputs
 from ..core.ir import Graph, gc_paused
 from ..core.shapes import ShapeError
 from .fusion import kernels_source

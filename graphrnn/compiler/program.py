@@ -7,7 +7,8 @@ from typing import Dict, List, Mapping, Optional
 
 from ..runtime.anomaly import anomaly_enabled
 from ..runtime.backends import Backend, get_backend
-from ..runtime.evaluate import bind_values, check_outputs
+from ..runtime.binding import bind_values
+from ..runtime.evaluate import check_outputs
 from ..core.ir import Graph, gc_paused
 from ..transforms.passes import optimize
 from .fusion import FusedKernel, kernels_source
