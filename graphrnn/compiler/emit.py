@@ -6,6 +6,7 @@ computed in their slots, or that are one run of a role's steps, are no computati
 
 from __future__ import annotations
 
+from ..core.ops.shape_ops import format_key
 from .dims import as_poly, render as expr
 from .lower import Instr
 
@@ -14,17 +15,7 @@ __all__ = ["Emission", "OpText", "key_text"]
 
 def key_text(key) -> str:
     """Python subscript text for a symbolic index key (``[t - 1, :, ::-1]``)."""
-    parts = []
-    for k in key:
-        if k[0] == "a":
-            parts.append(":")
-        elif k[0] == "i":
-            parts.append(expr(k[1]))
-        else:
-            start, stop, step = k[1:]
-            stop_t = "" if stop is None or (isinstance(stop, int) and stop < 0) else expr(stop)
-            parts.append(f"{expr(start)}:{stop_t}" + (f":{step}" if step != 1 else ""))
-    return "[" + ", ".join(parts) + "]"
+    return format_key(key, expr)
 
 
 class Emission:

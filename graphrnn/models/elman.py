@@ -12,7 +12,7 @@ from ..core.ir import Graph
 from ..frontend.recurrence import Recurrence, t
 from ..core.shapes import B
 from .activations import activation as activation_named
-from .checks import check_size, float_sequence, lengths_mask
+from .checks import check_size
 from .module import Module
 
 __all__ = ["Elman"]
@@ -68,11 +68,7 @@ class Elman(Module):
     def feed(self, x, hx=None, lengths=None):
         """Feeds for ``x`` ``(T, B, D)`` (converted to the model's dtype), an initial state
         ``hx`` ``(1, B, H)`` and ``lengths`` (one per sequence: padded steps masked)."""
-        x = float_sequence(x, self.input_size, self.dtype, "Elman", cast=True)
-        feeds = {"input": x, **self.state_feeds(hx)}
-        if lengths is not None:
-            feeds["mask"] = lengths_mask(lengths, x.shape[0], x.shape[1], "Elman")
-        return feeds, None
+        return self.sequence_feed(x, hx, lengths, cast=True)
 
     def __call__(self, x, hx=None, lengths=None):
         """``output, h_n`` for a time-major array ``x`` (see :meth:`feed`)."""

@@ -10,7 +10,7 @@ from ..core.ir import Graph, Node
 from ..frontend.recurrence import Recurrence, t
 from ..core.shapes import B
 from .activations import activation as activation_named
-from .checks import check_size, float_sequence, lengths_mask
+from .checks import check_size
 from .module import Module
 
 __all__ = ["Jordan", "Autonomous"]
@@ -83,11 +83,7 @@ class Jordan(Module):
     def feed(self, x, hx=None, lengths=None):
         """Feeds for ``x`` ``(T, B, D)`` (converted to the model's dtype), the fed-back output
         ``hx`` ``(1, B, output_size)`` and ``lengths`` (padded steps masked)."""
-        x = float_sequence(x, self.input_size, self.dtype, "Jordan", cast=True)
-        feeds = {"input": x, **self.state_feeds(hx)}
-        if lengths is not None:
-            feeds["mask"] = lengths_mask(lengths, x.shape[0], x.shape[1], "Jordan")
-        return feeds, None
+        return self.sequence_feed(x, hx, lengths, cast=True)
 
     def __call__(self, x, hx=None, lengths=None):
         """``output, h_n`` for a time-major array ``x`` (see :meth:`feed`)."""

@@ -14,6 +14,7 @@ import numpy as np
 from ..core import ops as F
 from ..core.ir import Graph, Node
 from ..core.shapes import B
+from .checks import float_sequence, lengths_mask
 
 __all__ = ["ModelProtocol"]
 
@@ -59,6 +60,19 @@ class ModelProtocol:
         """The graph inputs ``<s>0`` for initial states given at call time."""
         return {f"{s}0": F.input(f"{s}0", shape, self.dtype)
                 for s, shape in self.state_shapes().items()}
+
+    def sequence_feed(self, x, hx=None, lengths=None, owner: Optional[str] = None,
+                      batch_first: bool = False, cast: bool = False):
+        """``feed`` for a model of one float input sequence: ``x`` ``(T, B, input_size)``
+        (``(B, T, ...)`` with ``batch_first``; converted to the model's dtype with ``cast``),
+        initial states ``hx`` (see :meth:`state_feeds`) and ``lengths`` (one per sequence:
+        padded steps masked); ``owner`` names the model in errors."""
+        owner = owner or type(self).__name__
+        x = float_sequence(x, self.input_size, self.dtype, owner, batch_first, cast)
+        feeds = {"input": x, **self.state_feeds(hx, owner)}
+        if lengths is not None:
+            feeds["mask"] = lengths_mask(lengths, x.shape[0], x.shape[1], owner)
+        return feeds, None
 
     def state_feeds(self, hx, owner: Optional[str] = None) -> Dict[str, object]:
         """``hx`` (an array for one carried state, a tuple in ``state_names`` order for

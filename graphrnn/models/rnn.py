@@ -18,7 +18,7 @@ from ..core.ir import Graph, Node
 from ..frontend.recurrence import Recurrence
 from ..core.shapes import B, Sym, format_shape
 from .cells import CELLS
-from .checks import check_size, float_sequence, lengths_mask
+from .checks import check_size
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
@@ -140,12 +140,7 @@ class RNNBase(Module):
         the model's dtype), initial states ``hx`` (``h0``, or ``(h0, c0)`` for an LSTM,
         ``(layers * directions, B, H)``) and ``lengths`` (one per sequence: padded steps
         masked); ``owner`` names the model in errors."""
-        owner = owner or type(self).__name__
-        x = float_sequence(x, self.input_size, self.dtype, owner, self.batch_first)
-        feeds = {"input": x, **self.state_feeds(hx, owner)}
-        if lengths is not None:
-            feeds["mask"] = lengths_mask(lengths, x.shape[0], x.shape[1], owner)
-        return feeds, None
+        return self.sequence_feed(x, hx, lengths, owner, self.batch_first)
 
     def _pack(self, out):
         output = out["output"]

@@ -175,21 +175,28 @@ def swap_last(x: Node) -> Node:
 
 
 # ---------------------------------------------------------------- indexing
+def format_key(key, number=str) -> str:
+    """A normalized index key as Python subscript text (``[t - 1, :, ::-1]``), its numbers
+    written by ``number`` (the compiler's writes symbolic steps); a negative or absent stop
+    means "to the end"."""
+    parts = []
+    for k in key:
+        if k[0] == "a":
+            parts.append(":")
+        elif k[0] == "i":
+            parts.append(number(k[1]))
+        else:
+            start, stop, step = k[1:]
+            stop = "" if stop is None or (isinstance(stop, int) and stop < 0) else number(stop)
+            parts.append(f"{number(start)}:{stop}" + (f":{step}" if step != 1 else ""))
+    return "[" + ", ".join(parts) + "]"
+
+
 class IndexKey(tuple):
     """A normalized index (see :func:`_normalize_key`) that prints like Python: ``[0, :, ::-1]``."""
 
     def __repr__(self):
-        parts = []
-        for k in self:
-            if k[0] == "a":
-                parts.append(":")
-            elif k[0] == "i":
-                parts.append(str(k[1]))
-            else:
-                start, stop, step = k[1:]
-                stop = "" if stop < 0 else stop
-                parts.append(f"{start}:{stop}" + (f":{step}" if step != 1 else ""))
-        return "[" + ", ".join(parts) + "]"
+        return format_key(self)
 
 
 def _normalize_key(x: Node, key):

@@ -107,16 +107,20 @@ class Pat:
             return iter((caps,) if self._match_one(node, caps) else ())
         return iter(self._match_all(node, caps))
 
-    def _head(self, node: Node, caps: Dict[str, Node]) -> Optional[Dict[str, Node]]:
-        """Check the node itself (op, attributes, predicate, capture): the captures with
-        this node's added, or None."""
+    def _accepts(self, node: Node) -> bool:
+        """The checks on the node itself: its op, its attributes, the predicate."""
         if self.ops is not None and node.op not in self.ops:
-            return None
+            return False
         for key, want in self.attrs:
             have = node.attr(key)
             if not (want(have) if callable(want) else have == want):
-                return None
-        if self.where is not None and not self.where(node):
+                return False
+        return self.where is None or bool(self.where(node))
+
+    def _head(self, node: Node, caps: Dict[str, Node]) -> Optional[Dict[str, Node]]:
+        """Check the node itself (op, attributes, predicate, capture): the captures with
+        this node's added, or None."""
+        if not self._accepts(node):
             return None
         if self.name is not None:
             seen = caps.get(self.name)
@@ -129,14 +133,7 @@ class Pat:
     def _match_one(self, node: Node, caps: Dict[str, Node]) -> bool:
         """Match a simple pattern (no backtracking), adding captures to ``caps`` in place
         (the caller passes a dict of its own)."""
-        ops = self.ops
-        if ops is not None and node.op not in ops:
-            return False
-        for key, want in self.attrs:
-            have = node.attr(key)
-            if not (want(have) if callable(want) else have == want):
-                return False
-        if self.where is not None and not self.where(node):
+        if not self._accepts(node):
             return False
         name = self.name
         if name is not None:
