@@ -132,3 +132,23 @@ def test_long_programs_are_split_into_parts_with_the_same_results(monkeypatch):
     bad = gr.compile(gr.Graph({"nll": gr.sum(gr.gather(h, target))}), "O0")
     with pytest.raises(gr.EvaluationError, match=r"line \d+: v\d+ = K\[0\]\(np, .*\[gather"):
         bad({"logits": np.zeros((2, 3)), "target": np.array([0, 9])})
+
+
+@pytest.mark.parametrize("ufunc_reduce", [True, False])
+def test_a_sum_of_several_runs_of_steps_reduces_each_run(ufunc_reduce):
+    """add_n's emission when two of its terms are runs of a loop's steps (each one array of
+    shape (steps, ...)): every run is reduced over its steps, not only the first (a random
+    recurrence once summed a second run unreduced and failed to broadcast)."""
+    import types
+
+    from graphrnn.core.ops import O
+
+    e = types.SimpleNamespace(args=["r0", "r1", "x"], v="v", out="out", dtype=np.dtype(F64),
+                              ufunc_reduce=ufunc_reduce, is_run=lambda i: i < 2)
+    rng = np.random.default_rng(0)
+    scope = {"np": np, "r0": rng.normal(size=(5, 2, 2)), "r1": rng.normal(size=(7, 2, 2)),
+             "x": rng.normal(size=(2, 2)), "out": np.empty((2, 2))}
+    exec(O.add_n.numpy(e), scope)
+    want = scope["r0"].sum(0) + scope["r1"].sum(0) + scope["x"]
+    np.testing.assert_allclose(scope["v"], want, rtol=1e-14)
+    assert scope["v"] is scope["out"]  # computed in its planned buffer

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import graphrnn as gr
 from graphrnn.catalog import BUILTIN_NAMES, builtin_recurrence
-from graphrnn.losses import squared_error
-from graphrnn.models import GRU, LSTM, RNN, Embedding, Linear, Readout, Seq2Seq
+from graphrnn.losses import cross_entropy, squared_error
+from graphrnn.models import GRU, LSTM, RNN, Embedding, LanguageModel, Linear, Readout, Seq2Seq
 from graphrnn.optim import Adam
 
 from .helpers import INTERPRETED, grad_of_all
@@ -245,6 +245,56 @@ def test_seq2seq_is_generic_in_both_lengths():
         want = gr.evaluate(model.graph(S, T), feeds, model.state_dict())["logits"]
         np.testing.assert_allclose(model(feeds["src"], feeds["tgt_in"]), want, rtol=1e-10)
         np.testing.assert_allclose(program(feeds, model.state_dict())["logits"], want, rtol=1e-10)
+
+
+def test_seq2seq_training_is_generic_in_both_lengths_even_when_they_are_equal():
+    """The training program (loss and every gradient) of a seq2seq model compiles once: the
+    samples never give both lengths the same value, and the weight gradients' rows are in
+    time order (a decoder's first step reads the encoder's last state)."""
+    model = Seq2Seq(RNN(3, 4, dtype=F64, seed=1), RNN(3, 4, dtype=F64, seed=2),
+                    Linear(4, 5, dtype=F64, seed=3),
+                    src_embedding=Embedding(6, 3, dtype=F64, seed=4),
+                    tgt_embedding=Embedding(5, 3, dtype=F64, seed=5))
+
+    def build(S, T):
+        g = model.graph(S, T)
+        target = gr.input("target", (T, gr.B), np.int64)
+        return gr.grad_graph(gr.Graph({"loss": cross_entropy(g.outputs["logits"], target)}))
+
+    program = gr.compile(build)
+    assert program.generic, program.why_not
+    rng, params = np.random.default_rng(0), model.state_dict()
+    first = program.min_length
+    for S, T in ((first, first), (first + 9, first), (first, first + 17), (first + 4, first + 4)):
+        feeds = {"src": rng.integers(0, 6, size=(S, 2)), "tgt_in": rng.integers(0, 5, size=(T, 2)),
+                 "target": rng.integers(0, 5, size=(T, 2))}
+        want, got = gr.evaluate(build(S, T), feeds, params), program(feeds, params)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    assert len(program._specialized) == 0  # every length ran the one generic program
+
+
+def test_a_gru_language_model_trains_generically_with_a_mask():
+    """The GRU's input-weight gradient concatenates each step's row given back its unit
+    axis; that is a view of the projection over all steps, so every length shares one
+    program (it compiled one per length before)."""
+    model = LanguageModel(7, 3, 5, cell="gru", dtype=F64, seed=0)
+
+    def build(T):
+        g = model.graph(T, mask=True)
+        target = gr.input("target", (T, gr.B), np.int64)
+        return gr.grad_graph(gr.Graph({"loss": cross_entropy(g.outputs["output"], target,
+                                                             mask=g.inputs["mask"])}))
+
+    program = gr.compile(build)
+    assert program.generic, program.why_not
+    rng, params = np.random.default_rng(1), model.state_dict()
+    for T in (program.min_length, 19):
+        feeds = {"input": rng.integers(0, 7, size=(T, 3)), "target": rng.integers(0, 7, size=(T, 3)),
+                 "mask": np.arange(T)[:, None] < np.array([T, T - 2, 1])[None, :]}
+        want, got = gr.evaluate(build(T), feeds, params), program(feeds, params)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
 
 
 def test_an_error_inside_a_loop_names_the_node_its_equation_and_the_step():

@@ -1,8 +1,11 @@
 """Building a generic program from samples: the builder is unrolled, optimized and rolled at a
 few lengths, and :mod:`.generalize` turns them into one program of symbolic length.
 
-Lengths ``base``, ``base + 1`` and ``base + 2`` per symbol; with two symbols one more
-sample moves both at once, to check that they do not interact.
+Each symbol at its first length and the two after it; with two symbols one more sample
+moves both at once, to check that they do not interact.  The first lengths are
+:data:`SPREAD` apart (``S = base``, ``T = base + 3``) so that no sample gives two symbols
+the same length: with equal lengths the two halves of a seq2seq model are alike in shape,
+and the order the compiler picks between alike values could differ from the other samples.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from .loops import roll
 from .lower import lower
 from .program import Compiled
 
-__all__ = ["Sampled", "compile_sampled", "Leaf", "Signature", "length_axes", "known_leaves"]
+__all__ = ["Sampled", "compile_sampled", "Leaf", "Signature", "length_axes", "known_leaves",
+           "sample_points"]
+
+#: how far apart the symbols' first sampled lengths are (more than the 2 each one moves)
+SPREAD = 3
 
 
 class Leaf:
@@ -49,13 +56,12 @@ class Sampled:
 
 def sample_points(names: Sequence[str], base: int) -> List[Dict[str, int]]:
     """The lengths the builder is sampled at (see the module docstring)."""
-    points = [{n: base for n in names}]
-    for n in names:
-        points.append({**points[0], n: base + 1})
-    for n in names:
-        points.append({**points[0], n: base + 2})
+    points = [{n: base + SPREAD * i for i, n in enumerate(names)}]
+    for step in (1, 2):
+        for n in names:
+            points.append({**points[0], n: points[0][n] + step})
     if len(names) > 1:
-        points.append({n: base + 1 for n in names})
+        points.append({n: v + 1 for n, v in points[0].items()})
     return points
 
 
@@ -77,7 +83,9 @@ def compile_sampled(build: Callable[..., Graph], names: Sequence[str], level: st
     signature = signature_of(graphs, points, names)
     code = lower(generic, names)
     compiled = Compiled(code, backend, points[0], name or first[0].name)
-    return Sampled(compiled, base, signature, length_axes(graphs, points, names), *first)
+    # valid from the largest first length on (every symbol was sampled at or below it)
+    return Sampled(compiled, max(points[0].values()), signature,
+                   length_axes(graphs, points, names), *first)
 
 
 def signature_of(graphs: Sequence[Graph], points, names) -> Signature:

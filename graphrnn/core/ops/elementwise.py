@@ -316,7 +316,8 @@ def _add_n_kernel(xp, *xs):
 
 def _add_n_numpy(e) -> str:
     """A run of steps reduced into the output first (from -0.0: the same bits as adding the
-    terms one by one), then the other terms added in place."""
+    terms one by one), any further run reduced and added (a small temporary: rare), then
+    the other terms added in place."""
     runs = [x for i, x in enumerate(e.args) if e.is_run(i)]
     rest = [x for i, x in enumerate(e.args) if not e.is_run(i)]
     v = e.v
@@ -324,7 +325,8 @@ def _add_n_numpy(e) -> str:
         start = ", initial=-0.0" if e.ufunc_reduce and e.dtype.kind == "f" else ""
         fn = "add.reduce" if e.ufunc_reduce else "sum"
         parts = [f"{v} = {e.out}", f"np.{fn}({runs[0]}, axis=0, out={v}{start})"]
-        parts += [f"np.add({v}, {x}, out={v})" for x in runs[1:] + rest]
+        parts += [f"np.add({v}, np.{fn}({x}, axis=0{start}), out={v})" for x in runs[1:]]
+        parts += [f"np.add({v}, {x}, out={v})" for x in rest]
         return "; ".join(parts)
     return (f"{v} = np.add({rest[0]}, {rest[1]}, out={e.out})"
             + "".join(f"; np.add({v}, {x}, out={v})" for x in rest[2:]))

@@ -47,6 +47,16 @@ def _is_outer(p: Node) -> bool:
     return p.args[0].op is O.transpose and p.args[0].attr("axes") == (1, 0)
 
 
+def _time_order(p: Node) -> tuple:
+    """Sort key of a product ``a @ g`` of step ``t``: the earlier of its operands' known steps
+    (``h[t-1].T @ g[t]`` sorts by ``t - 1``, ``x[t].T @ g[t]`` by ``t``), so that a first
+    step whose left operand comes from elsewhere (a decoder's ``h[0]`` is the encoder's last
+    state, tagged with the encoder's last step) still sorts first."""
+    left, right = step_of(p.args[0]), step_of(p.args[1])
+    known = [s for s in (left, right) if s >= 0]
+    return (min(known) if known else -1, left, right)
+
+
 def _gemm(n: Node, outer_only: bool) -> Optional[Node]:
     """``sum_i a_i @ b_i`` -> one matmul of the concatenations (not when every term has
     the same right operand: that is the fast-math rule's)."""
@@ -54,7 +64,8 @@ def _gemm(n: Node, outer_only: bool) -> Optional[Node]:
     if len(prods) < 2 or _factor_shared(prods) is not None:
         return None
     # in time order, so stacked per-step values line up with their stack (see stack_views)
-    prods.sort(key=lambda p: step_of(p.args[0]))
+    # in time order, so stacked per-step values line up with their stack (see stack_views)
+    prods.sort(key=_time_order)
     fused = F.matmul(_join_left([p.args[0] for p in prods]),
                      F.concat([p.args[1] for p in prods], axis=0))
     return fused if not rest else F.add_n(rest + [fused])
@@ -95,6 +106,7 @@ def _sum_of_reductions(n: Node) -> Optional[Node]:
     if any(r.shape != shape or r.args[0].shape != inner for r in red):
         return None
     rest = [a for a in n.args if a not in set(red)]
+    red.sort(key=lambda r: step_of(r.args[0]))  # in time order, like the GEMM's rows
     joined = F.sum_to_shape(F.concat([r.args[0] for r in red], axis=0),
                             shape) if len(inner) > len(shape) else None
     if joined is None:
