@@ -247,19 +247,22 @@ def test_seq2seq_is_generic_in_both_lengths():
         np.testing.assert_allclose(program(feeds, model.state_dict())["logits"], want, rtol=1e-10)
 
 
-def test_seq2seq_training_is_generic_in_both_lengths_even_when_they_are_equal():
-    """The training program (loss and every gradient) of a seq2seq model compiles once: the
-    samples never give both lengths the same value, and the weight gradients' rows are in
-    time order (a decoder's first step reads the encoder's last state)."""
+@pytest.mark.parametrize("mask", [False, True])
+def test_seq2seq_training_is_generic_in_both_lengths_even_when_they_are_equal(mask):
+    """The training program (loss and every gradient) of a seq2seq model compiles once, with
+    a mask of the targets' lengths too: the samples keep the two lengths apart, and the
+    weight gradients' rows are in time order (a decoder's first step reads the encoder's
+    last state)."""
     model = Seq2Seq(RNN(3, 4, dtype=F64, seed=1), RNN(3, 4, dtype=F64, seed=2),
                     Linear(4, 5, dtype=F64, seed=3),
                     src_embedding=Embedding(6, 3, dtype=F64, seed=4),
                     tgt_embedding=Embedding(5, 3, dtype=F64, seed=5))
 
     def build(S, T):
-        g = model.graph(S, T)
+        g = model.graph(S, T, mask=mask)
         target = gr.input("target", (T, gr.B), np.int64)
-        return gr.grad_graph(gr.Graph({"loss": cross_entropy(g.outputs["logits"], target)}))
+        return gr.grad_graph(gr.Graph({"loss": cross_entropy(
+            g.outputs["logits"], target, mask=g.inputs["mask"] if mask else None)}))
 
     program = gr.compile(build)
     assert program.generic, program.why_not
@@ -268,6 +271,8 @@ def test_seq2seq_training_is_generic_in_both_lengths_even_when_they_are_equal():
     for S, T in ((first, first), (first + 9, first), (first, first + 17), (first + 4, first + 4)):
         feeds = {"src": rng.integers(0, 6, size=(S, 2)), "tgt_in": rng.integers(0, 5, size=(T, 2)),
                  "target": rng.integers(0, 5, size=(T, 2))}
+        if mask:
+            feeds["mask"] = np.arange(T)[:, None] < np.array([T, T - 5])[None, :]
         want, got = gr.evaluate(build(S, T), feeds, params), program(feeds, params)
         for k in want:
             np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)

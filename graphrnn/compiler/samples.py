@@ -3,9 +3,11 @@ few lengths, and :mod:`.generalize` turns them into one program of symbolic leng
 
 Each symbol at its first length and the two after it; with two symbols one more sample
 moves both at once, to check that they do not interact.  The first lengths are
-:data:`SPREAD` apart (``S = base``, ``T = base + 3``) so that no sample gives two symbols
-the same length: with equal lengths the two halves of a seq2seq model are alike in shape,
-and the order the compiler picks between alike values could differ from the other samples.
+:data:`SPREAD` apart (``S = base``, ``T = base + 8``), so that in every sample the steps
+of one symbol near its end (``S``, ``T - 1``, ``T - 2``) compare the same way with the
+other's: straight code is listed in step order, and an encoder's last step equal to a
+decoder's next-to-last one (or two equally long halves, alike in shape) would list it in
+another order than the other samples.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from .program import Compiled
 __all__ = ["Sampled", "compile_sampled", "Leaf", "Signature", "length_axes", "known_leaves",
            "sample_points"]
 
-#: how far apart the symbols' first sampled lengths are (more than the 2 each one moves)
-SPREAD = 3
+#: how far apart the symbols' first sampled lengths are: more than the 2 each one moves
+#: plus the few steps peeled at either end of a loop
+SPREAD = 8
 
 
 class Leaf:
