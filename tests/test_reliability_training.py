@@ -518,21 +518,23 @@ def test_the_readme_names_fit_parameters_as_they_are():
 
 # ------------------------------------------------------------ the catalogue
 # Shared objects: every case must leave them exactly as they were (``snapshot``).
-CM = Elman(1, 3, 1, dtype=F64, seed=0)
-CO = Adam(CM.parameters(), lr=0.01)
-for _ in range(2):
-    CO.step({k: np.full_like(v, 0.1) for k, v in CM.parameters().items()})
-CS = StepLR(CO, step_size=2)
-CS.step()
+def _trained(seed, lr, grad, schedule_steps):
+    """A model, its Adam after two steps of constant gradients ``grad``, and a StepLR
+    stepped ``schedule_steps`` times: training state with something in every field."""
+    model = Elman(1, 3, 1, dtype=F64, seed=seed)
+    opt = Adam(model.parameters(), lr=lr)
+    for _ in range(2):
+        opt.step({k: np.full_like(v, grad) for k, v in model.parameters().items()})
+    sched = StepLR(opt, step_size=2)
+    for _ in range(schedule_steps):
+        sched.step()
+    return model, opt, sched
+
+
+CM, CO, CS = _trained(0, 0.01, 0.1, 1)
 CR = np.random.default_rng(11)
 # the files the cases load hold other values, so that a load applied in part would show
-CM2 = Elman(1, 3, 1, dtype=F64, seed=5)
-CO2 = Adam(CM2.parameters(), lr=0.02)
-for _ in range(2):
-    CO2.step({k: np.full_like(v, 0.2) for k, v in CM2.parameters().items()})
-CS2 = StepLR(CO2, step_size=2)
-CS2.step()
-CS2.step()
+CM2, CO2, CS2 = _trained(5, 0.02, 0.2, 2)
 CR2 = np.random.default_rng(12)
 _DIR = {}
 
