@@ -87,6 +87,7 @@ class Module(ModelProtocol):
         self._params: Dict[str, np.ndarray] = {}
         self._children: Dict[str, "Module"] = {}
         self._programs: "OrderedDict[tuple, object]" = OrderedDict()
+        self._graph_fns: Dict[tuple, Callable] = {}  # graph_fn's, by their options
         self._tokens = False  # whether calls check token ids (see token_inputs)
         #: optimization level of the programs a call compiles (O0 runs the graph as written)
         self.opt_level = "O2"

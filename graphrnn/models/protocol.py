@@ -105,7 +105,10 @@ class ModelProtocol:
     def graph_fn(self, initial_states: bool = False, mask: bool = False) -> Callable[..., Graph]:
         """``graph`` as a function of the length symbols by name (``lambda T: ...``,
         ``lambda S, T: ...``): what :meth:`program` and ``fit`` compile, one program for
-        every length."""
+        every length.  Made once per options: a call only needs it to look up its program."""
+        build = self._graph_fns.get((initial_states, mask))
+        if build is not None:
+            return build
         names = tuple(self.lengths)
 
         def build(**lengths):
@@ -113,6 +116,7 @@ class ModelProtocol:
                               mask=mask)
         build.__signature__ = inspect.Signature(
             [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
+        self._graph_fns[(initial_states, mask)] = build
         return build
 
     def forward(self, feeds: Mapping, dims: Optional[Mapping[str, int]] = None
