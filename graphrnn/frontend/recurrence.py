@@ -32,7 +32,7 @@ from ..core.pretty import format_expr
 from ..core.shapes import B, as_shape, format_shape
 from .names import check_leaf_names, generated_names
 from .unroll import unroll as _unroll
-from .variables import _LIVE, VAR, RecurrenceError, TimeIndex, Variable, at_time, next_uid, t
+from .variables import VAR, RecurrenceError, TimeIndex, Variable, at_time, register, t
 
 __all__ = ["Recurrence", "RecurrenceError", "TimeIndex", "t", "Variable", "at_time"]
 
@@ -46,8 +46,7 @@ class Recurrence:
     def __init__(self, name: str = "recurrence", dtype=None):
         self.name = name
         self.dtype = np.dtype(dtype or F.DEFAULT_DTYPE)
-        self.uid = next_uid()
-        _LIVE[self.uid] = self
+        self.uid = register(self)
         self.variables: Dict[str, Variable] = {}
         self.params: Dict[str, Node] = {}
         #: every name the recurrence declares or generates -> what has it

@@ -23,7 +23,7 @@ from ..core.shapes import B
 if TYPE_CHECKING:  # annotations only: the recurrence module imports this one
     from .recurrence import Recurrence
 
-__all__ = ["RecurrenceError", "TimeIndex", "t", "at_time", "VAR", "Variable", "next_uid"]
+__all__ = ["RecurrenceError", "TimeIndex", "t", "at_time", "VAR", "Variable", "register"]
 
 
 class RecurrenceError(ValueError):
@@ -58,14 +58,14 @@ class TimeIndex:
 t = TimeIndex(0)
 
 _uid = itertools.count(1)
-
-
-def next_uid() -> int:
-    """A fresh id for a recurrence (its variables' placeholders carry it)."""
-    return next(_uid)
-
-
 _LIVE: "weakref.WeakValueDictionary[int, Recurrence]" = weakref.WeakValueDictionary()
+
+
+def register(rec: "Recurrence") -> int:
+    """A fresh id for ``rec``, under which its variables' placeholders find it (weakly)."""
+    uid = next(_uid)
+    _LIVE[uid] = rec
+    return uid
 
 
 def at_time(node: Node, time: TimeIndex) -> Node:
