@@ -41,8 +41,7 @@ def apply_rules(graph: Graph, rules: RuleSet, ctx: Optional[RuleContext] = None,
     ctx = ctx or RuleContext()
     counts = RuleCounts()
     memo: Dict[Node, Node] = {}  # node -> its normal form (normal forms map to themselves)
-    first, candidates = rules.first, rules.for_op
-    table = rules._by_op[ctx.fast_math]  # op -> the rules that may fire on it
+    first, candidates, fast = rules.first, rules.for_op, ctx.fast_math
     for n in graph.nodes:
         if n in memo:
             continue
@@ -50,10 +49,7 @@ def apply_rules(graph: Graph, rules: RuleSet, ctx: Optional[RuleContext] = None,
         if m is not n and m in memo:
             memo[n] = memo[m]
             continue
-        cands = table.get(m.op)
-        if cands is None:
-            cands = candidates(m.op, ctx.fast_math)
-        fired = first(m, ctx) if cands else None
+        fired = first(m, ctx) if candidates(m.op, fast) else None
         if fired is None:  # the common case, without the work list
             memo[n] = memo[m] = m
             continue

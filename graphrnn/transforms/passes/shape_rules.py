@@ -17,7 +17,7 @@ from ...core.ir import Node
 from ...core.ops import O
 from .patterns import Pat, Rule, RuleSet
 from .rewrite import zero_sign
-from .simplify import _negative, _not_float, zeros_of
+from .simplify import negative_sign, not_float, zeros_of
 
 __all__ = ["SHAPES"]
 
@@ -28,7 +28,7 @@ def _moved_zeros(n: Node) -> Optional[Node]:
     signs = [zero_sign(x) for x in n.args]
     if any(z is None for z in signs):
         return None
-    negative = [_negative(z) for z in signs]
+    negative = [negative_sign(z) for z in signs]
     if any(negative) and not all(negative):
         return None
     if n.op is O.unindex and n.dtype.kind == "f" and not negative[0]:
@@ -207,7 +207,7 @@ SHAPES = RuleSet([
          doc="add_n of disjoint scattered pieces -> one concat (-0.0 in the gaps)"),
     Rule("sum-of-rows", Pat(O.add_n, name="n"),
          lambda n: (lambda v: None if v is None else F.sum(v, axis=0))(
-             _rows_view(n, ordered=False)), fast_math=True, exact_if=_not_float,
+             _rows_view(n, ordered=False)), fast_math=True, exact_if=not_float,
          doc="add_n(x[a], ..., x[b]) -> sum(x[a:b+1], 0) (rows of -0.0 would give +0.0)"),
     Rule("zeros-through-shape-op", Pat(_SHAPE_OPS, name="n"), _moved_zeros,
          doc="a shape op or reduction of zeros -> zeros (of the sign it gives)"),

@@ -21,7 +21,7 @@ from ...core.ops import O
 from .patterns import ANY, Pat, Rule, RuleSet
 from .rewrite import is_zero, zero_sign
 
-__all__ = ["ALGEBRA", "is_zero_product", "zeros_of"]
+__all__ = ["ALGEBRA", "is_zero_product", "zeros_of", "negative_sign", "not_float"]
 
 
 def zeros_of(n: Node, sign: float = 0.0) -> Node:
@@ -29,23 +29,25 @@ def zeros_of(n: Node, sign: float = 0.0) -> Node:
     return F.full(n.shape, sign, n.dtype)
 
 
-def _negative(z) -> bool:
+def negative_sign(z) -> bool:
+    """True when the number ``z`` (a known zero's value, say) has its sign bit set."""
     return z is not None and math.copysign(1.0, z) < 0
 
 
-def _not_float(n: Node) -> bool:
+def not_float(n: Node) -> bool:
+    """True for a node of a non-float dtype (where fast-math rules are exact)."""
     return n.dtype.kind != "f"
 
 
 def additive_identity(x: Node) -> bool:
     """``x`` is known to be -0.0 (``y + -0.0`` is ``y`` for every ``y``) or an integer 0."""
     z = zero_sign(x)
-    return z is not None and (_negative(z) or x.dtype.kind != "f")
+    return z is not None and (negative_sign(z) or x.dtype.kind != "f")
 
 
 def _positive_zero(x: Node) -> bool:
     z = zero_sign(x)
-    return z is not None and not _negative(z)
+    return z is not None and not negative_sign(z)
 
 
 def _zero_product(n: Node) -> Node:
@@ -72,7 +74,7 @@ def is_zero_product(t: Node) -> bool:
 def _sum_of_zeros(n: Node) -> Node:
     """-0.0 only when every term is."""
     signs = [zero_sign(t) for t in n.args]
-    return zeros_of(n, -0.0 if all(map(_negative, signs)) else 0.0)
+    return zeros_of(n, -0.0 if all(map(negative_sign, signs)) else 0.0)
 
 
 def _drop_terms(n: Node, drop) -> Optional[Node]:
@@ -104,7 +106,7 @@ ALGEBRA = RuleSet([
     Rule("mul-by-one", Pat(O.mul, args=(X, Pat.one()), commutative=True), lambda x: x,
          doc="x * 1 -> x"),
     Rule("mul-by-zero", Pat(O.mul, name="n", where=_zero_arg), zeros_of, fast_math=True,
-         exact_if=_not_float, doc="x * 0 -> 0 (NaN for an infinite x; exact for integers)"),
+         exact_if=not_float, doc="x * 0 -> 0 (NaN for an infinite x; exact for integers)"),
     Rule("div-by-one", Pat(O.div, args=(X, Pat.one())), lambda x: x, doc="x / 1 -> x"),
     Rule("zero-div", Pat(O.div, name="n", args=(Pat.zero(), ANY)), zeros_of, fast_math=True,
          doc="0 / x -> 0 (NaN for x = 0 or a NaN x)"),
