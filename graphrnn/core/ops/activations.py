@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elementwise import _unary, mul, neg, sub
+from .elementwise import unary_op, mul, neg, sub
 from .forms import run_ufuncs, ufunc_text
 
 __all__ = ["sigmoid", "log_sigmoid", "EXP_LIMIT"]
@@ -78,10 +78,10 @@ def _log_sigmoid_kernel(xp, x):
 # the same forms in C++ ({0} may be a literal such as -2.0, so every use is parenthesized):
 # sigmoid clamps like the NumPy kernel (a NaN fails the comparison and stays NaN);
 # log_sigmoid takes one branch per sign
-sigmoid = _unary("sigmoid", _sigmoid_kernel,
+sigmoid = unary_op("sigmoid", _sigmoid_kernel,
                  lambda n, g: (mul(g, mul(n, sub(1.0, n))),), "1 / (1 + e ** -x), stable",
                  cuda=_sigmoid_cuda, numpy=_sigmoid_numpy, inplace=(0,), broadcasting=True)
-log_sigmoid = _unary("log_sigmoid", _log_sigmoid_kernel,
+log_sigmoid = unary_op("log_sigmoid", _log_sigmoid_kernel,
                      lambda n, g: (mul(g, sigmoid(neg(n.args[0]))),),
                      "log(sigmoid(x)) = -softplus(-x), stable",
                      cuda="(({0}) < {T}(0) ? ({0}) - log1p(exp({0}))"

@@ -86,7 +86,7 @@ def _ew_rule(opname, out_dtype=None, floats=False):
     return rule
 
 
-def _unary(name, kernel, vjp, doc, floats=True, **table):
+def unary_op(name, kernel, vjp, doc, floats=True, **table):
     """Register an elementwise op of one argument (``table``: its other interpretations,
     see :class:`Op`) and return its builder."""
     op = register(Op(name, _ew_rule(name, floats=floats), kernel, vjp, elementwise=True, doc=doc,
@@ -120,28 +120,28 @@ mul = _binary("mul", lambda xp, a, b: a * b,
 div = _binary("div", lambda xp, a, b: a / b,
               lambda n, g: (div(g, n.args[1]), neg(mul(g, div(n, n.args[1])))), "a / b",
               cuda="{0} / {1}", numpy="divide", printing=infix("/", 2))
-neg = _unary("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False,
+neg = unary_op("neg", lambda xp, x: -x, lambda n, g: (neg(g),), "-x", floats=False,
              cuda="-({0})",  # parenthesized: a literal -2.0 must not become --2.0
              numpy="negative", printing=prefix("-", 4))
 
 # ---------------------------------------------------------------- activations / math
-exp = _unary("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x", cuda="exp({0})",
+exp = unary_op("exp", lambda xp, x: xp.exp(x), lambda n, g: (mul(g, n),), "e ** x", cuda="exp({0})",
              numpy="exp")
-log = _unary("log", lambda xp, x: xp.log(x), lambda n, g: (div(g, n.args[0]),), "natural log",
+log = unary_op("log", lambda xp, x: xp.log(x), lambda n, g: (div(g, n.args[0]),), "natural log",
              cuda="log({0})", numpy="log")
-tanh = _unary("tanh", lambda xp, x: xp.tanh(x),
+tanh = unary_op("tanh", lambda xp, x: xp.tanh(x),
               lambda n, g: (mul(g, sub(1.0, square(n))),), "hyperbolic tangent", cuda="tanh({0})",
               numpy="tanh")
 
 
-relu = _unary("relu", lambda xp, x: xp.maximum(x, 0),
+relu = unary_op("relu", lambda xp, x: xp.maximum(x, 0),
               lambda n, g: (where(greater(n.args[0], 0.0), g, zeros_like(g)),), "max(x, 0)",
               cuda="({0} < {T}(0) ? {T}(0) : {0})",  # NaN stays NaN, as in NumPy
               numpy="{v} = np.maximum({0}, 0, out={out})", inplace=(0,), broadcasting=True)
-square = _unary("square", lambda xp, x: x * x,
+square = unary_op("square", lambda xp, x: x * x,
                 lambda n, g: (mul(g, mul(n.args[0], 2.0)),), "x * x", cuda="{0} * {0}",
                 numpy="square")
-sqrt = _unary("sqrt", lambda xp, x: xp.sqrt(x),
+sqrt = unary_op("sqrt", lambda xp, x: xp.sqrt(x),
               lambda n, g: (div(g, mul(n, 2.0)),), "square root", cuda="sqrt({0})", numpy="sqrt")
 
 
