@@ -71,6 +71,28 @@ class _Builder:
             return out
         return [cls[n] for n in canonical_order(nodes, same_step, tau)]
 
+    def view_of_roles(self, c, i, a, delta, lo, hi, provide) -> bool:
+        """True when argument ``i`` of class ``c`` is, at every step of this loop, the view
+        ``a`` (a slice of another loop's value, such as one gate of the activations) of
+        values that loop stores: this loop recomputes the view from them instead of the
+        other loop storing the view too (with a copy)."""
+        info = self.info
+        tau, cls, inst = info.tau, info.cls, info.inst
+        if a.op.view is None or a.op.marker or not any(tau[b] is not None for b in a.args):
+            return False
+        for step in range(lo, hi + 1):
+            x = inst[c][step].args[i]
+            if cls.get(x) != cls[a] or tau[x] != step - delta or self.loop_seg(x) is None:
+                return False
+            for b, y in zip(a.args, x.args):
+                if tau[b] is None:
+                    if y is not b:
+                        return False
+                elif (cls.get(y) != cls[b] or tau[y] != tau[x] or cls[b] in self.free
+                      or self.loop_seg(y) is None or self.role_of.get(cls[b]) is None):
+                    return False
+        return True
+
     # -------------------------------------------------------------- where nodes are
     def loop_seg(self, n) -> Optional[int]:
         """The loop segment computing ``n``, or None when it is straight code."""
@@ -188,8 +210,9 @@ class _Builder:
         def view(a: Node, shift: int):
             key = (cls[a], shift)
             if key not in views:
-                args = tuple(("v", items[x].id) if tau[x] is None else view(x, shift)
-                             for x in a.args)
+                args = tuple(("v", items[x].id) if tau[x] is None else
+                             view(x, shift) if cls[x] in self.free else
+                             ("r", self.role_of[cls[x]], 0) for x in a.args)
                 views[key] = len(body)
                 body.append(BodyOp(None, a, args, relative_attrs(a, tau), shift))
             return ("l", views[key])
@@ -222,6 +245,9 @@ class _Builder:
             for step in range(lo, hi + 1):
                 if inst[cls[a]].get(step - delta) is not inst[c][step].args[i]:
                     raise RollError("a loop body reads different views in different steps")
+            return view(a, delta)
+        if self.loop_seg(a) not in (None, s) and self.view_of_roles(c, i, a, delta, lo, hi,
+                                                                    provide):
             return view(a, delta)
         role = self.role_of.get(cls[a])
         if role is None:

@@ -14,7 +14,11 @@ __all__ = ["Emission", "OpText", "key_text"]
 
 
 def key_text(key) -> str:
-    """Python subscript text for a symbolic index key (``[t - 1, :, ::-1]``)."""
+    """Python subscript text for a symbolic index key (``[t - 1, :, ::-1]``); whole axes at
+    the end are left out (``[t - 1]``, not ``[t - 1, :, :]``: the same view, and an integer
+    index is several times cheaper than a tuple of slices)."""
+    while len(key) > 1 and key[-1][0] == "a":
+        key = key[:-1]
     return format_key(key, expr)
 
 

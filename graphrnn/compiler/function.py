@@ -18,7 +18,7 @@ from ..core.ir import compact_intern
 from .dims import Poly, evaluate
 from .render import Rendered
 
-__all__ = ["Function", "assemble", "resolve_shape", "PART_LINES", "PlanCache", "ThreadPlans",
+__all__ = ["Function", "assemble", "resolve_shape", "PART_LINES", "PlanCache", "ThreadPlans", "plan_key",
            "replay", "unalias"]
 
 #: Lines per generated function: Python's compiler needs memory superlinear in a function's
@@ -172,16 +172,20 @@ class ThreadPlans(threading.local):
         self.plans = PlanCache(size)
         self.replays = PlanCache(size)
 
-    def plan(self, env: Mapping[str, int], compiled):
-        """``(key, plan)`` of this thread for the binding ``env``: made by
-        ``compiled.make_plan`` on first use, then kept."""
-        key = tuple(sorted(env.items()))
+    def plan(self, key, env: Mapping[str, int], compiled):
+        """This thread's plan for the binding ``env`` (``key``: :func:`plan_key` of it): made
+        by ``compiled.make_plan`` on first use, then kept."""
         plan = self.plans.get(key)
         if plan is None:
             compact_intern()  # the graph that was compiled is usually gone by the first call
             plan = compiled.make_plan(env)
             self.plans.put(key, plan)
-        return key, plan
+        return plan
+
+
+def plan_key(env: Mapping[str, int]) -> tuple:
+    """The key of a binding's plan: its sizes in name order."""
+    return tuple(sorted(env.items()))
 
 
 def unalias(values: dict, owned: frozenset) -> None:
@@ -195,10 +199,13 @@ def unalias(values: dict, owned: frozenset) -> None:
 
 
 def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
-    """Arrays for one binding: ``(buffers, views, shapes, attrs, sizes, ids of buffers)``."""
+    """Arrays for one binding: ``(buffers, views, shapes, attrs, sizes, ids of buffers)``;
+    after the buffers, ``BUF`` holds the lists of slot views that loops read."""
     bufs = [xp.empty(resolve_shape(shape, env), dtype=dtype) for shape, dtype in buffers]
     for b, value in fills.items():
         bufs[b].fill(value)
+    owned = frozenset(map(id, bufs))
+    bufs += [list(bufs[b]) for b in rendered.slot_lists]
     shapes = [resolve_shape(s, env) for s in rendered.shapes]
     views: List[object] = []
     starts: Dict[int, List[int]] = {}
@@ -221,7 +228,7 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
             views.append(bufs[b][f:l + 1] if f <= l else
                          (bufs[b][f:l - 1:-1] if l > 0 else bufs[b][f::-1]))
     attrs = [{k: _resolve(v, env) for k, v in a.items()} for a in rendered.attrs]
-    return bufs, views, shapes, attrs, dict(env), frozenset(map(id, bufs))
+    return bufs, views, shapes, attrs, dict(env), owned
 
 
 def _slot(base, box: Optional[int], idx: int, env, starts, box_sizes):

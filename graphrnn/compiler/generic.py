@@ -22,7 +22,7 @@ import numpy as np
 
 from ..runtime.anomaly import anomaly_enabled, detect_anomaly
 from ..runtime.backends import Backend, get_backend
-from ..runtime.binding import bind_values
+from ..runtime.binding import BindCache, bind_values, fingerprint
 from ..runtime.evaluate import check_outputs
 from ..core.ir import Graph, gc_paused
 from ..core.shapes import ShapeError
@@ -32,7 +32,7 @@ from .lower import T_VAR
 from .memory import PlanError
 from .program import Program
 from .rolled import RollError
-from .function import ThreadPlans, replay, run
+from .function import ThreadPlans, plan_key, replay, run
 from .samples import Sampled, compile_sampled, known_leaves
 
 __all__ = ["GenericProgram", "length_symbols"]
@@ -84,6 +84,7 @@ class GenericProgram:
         self.cuda_graph = cuda_graph
         self._specialized: "OrderedDict[tuple, Program]" = OrderedDict()
         self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
+        self._bound = BindCache()  # calls checked before, by their values' shapes and dtypes
         self._lock = threading.Lock()  # guards the programs for single lengths
         self.why_not, self._sampled = None, None
         with gc_paused():
@@ -181,6 +182,12 @@ class GenericProgram:
         return outs
 
     def _call(self, inputs, params, dims, copy):
+        fp = fingerprint(inputs, params, dims, self.backend.xp.ndarray)
+        hit = self._bound.get(fp)
+        if hit is not None:  # checked before: the same names, shapes and dtypes
+            sampled, env, key = hit
+            values = {**(inputs or {}), **(params or {})}
+            return self._run(sampled, values, env, copy, key)
         lengths = self._lengths(inputs, dims)
         missing = [n for n in self.names if n not in lengths]
         sampled = self._for(lengths)
@@ -192,7 +199,9 @@ class GenericProgram:
                 raise ShapeError(f"program {sampled.signature.name!r}: no input gives the "
                                  f"length {missing[0]}; pass it with dims={{'{missing[0]}': n}}")
             if self._for(env) is sampled:
-                return self._run(sampled, values, env, copy)
+                key = plan_key(env)
+                self._bound.put(fp, (sampled, env, key))
+                return self._run(sampled, values, env, copy, key)
             lengths = {n: env[n] for n in self.names}
         if missing:
             raise ShapeError(f"no input gives the length {missing[0]}; pass it with "
@@ -212,9 +221,9 @@ class GenericProgram:
                 return program(inputs, params, dims, copy)
         return program(inputs, params, dims, copy)
 
-    def _run(self, sampled: Sampled, values, env, copy):
+    def _run(self, sampled: Sampled, values, env, copy, key):
         compiled = sampled.compiled
-        key, plan = self._local.plan(env, compiled)
+        plan = self._local.plan(key, env, compiled)
         if self.cuda_graph:
             outs = replay(self.backend, self._local.replays, key, compiled.function, plan, values,
                           compiled.function.name)

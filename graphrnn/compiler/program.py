@@ -7,10 +7,11 @@ from typing import Dict, List, Mapping, Optional
 
 from ..runtime.anomaly import anomaly_enabled
 from ..runtime.backends import Backend, get_backend
-from ..runtime.binding import bind_values
+from ..runtime.binding import BindCache, bind_values, fingerprint
 from ..runtime.evaluate import check_outputs
 from ..core.ir import Graph, gc_paused
 from ..transforms.passes import optimize
+from .census import calls_per_step
 from .fusion import FusedKernel, kernels_source
 from .kernels import fuse
 from .loops import roll
@@ -18,7 +19,7 @@ from .rolled import RollError, straight
 from .lower import Code, lower
 from .memory import plan_memory
 from .render import render_program
-from .function import ThreadPlans, assemble, make_plan, replay, run
+from .function import ThreadPlans, assemble, make_plan, plan_key, replay, run
 from .schedule import schedule
 
 __all__ = ["Program", "build_code", "Signature"]
@@ -91,7 +92,8 @@ class Program:
         if cuda_graph and type(self.backend).capture is Backend.capture:
             raise ValueError(f"cuda_graph=True needs a backend that captures CUDA graphs "
                              f"(backend='cupy'), not {self.backend.name!r}")
-        self.graph, self.report = optimize(graph, level, report=True, fast_math=fast_math)
+        self.graph, self.report = optimize(graph, level, report=True, fast_math=fast_math,
+                                           fused_kernels=self.backend.fuses_elementwise)
         with gc_paused():
             code = build_code(self.graph, roll)
             self._compiled = Compiled(code, self.backend, {}, self.graph.name)
@@ -103,8 +105,11 @@ class Program:
         c = self._compiled
         self.kernels = c.kernels
         self.source = c.function.source
+        if self.report is not None:
+            self.report.loops = calls_per_step(self.source)
         self._names = list(self.graph.outputs)
         self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
+        self._bound = BindCache()  # calls checked before, by their values' shapes and dtypes
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = Signature(self.graph)
             for k in self.kernels:
@@ -125,16 +130,24 @@ class Program:
         """Run the program; inputs and parameters are checked like :func:`graphrnn.runtime.evaluate`."""
         # checked against the graph as written: passes may drop leaves (a weight that only
         # multiplies a zero initial state), but the call signature stays the same
-        values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
-        outs = self._run(values, env, copy)
+        fp = fingerprint(inputs, params, dims, self.backend.xp.ndarray)
+        hit = self._bound.get(fp)
+        if hit is not None:  # checked before: the same names, shapes and dtypes
+            env, key = hit
+            values = {**(inputs or {}), **(params or {})}
+        else:
+            values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
+            key = plan_key(env)
+            self._bound.put(fp, (env, key))
+        outs = self._run(values, env, copy, key)
         if anomaly_enabled():  # without a graph to trace, the error still names the output
             check_outputs(outs, self.backend.xp,
                           lambda: self.graph if isinstance(self.graph, Graph) else None,
                           inputs, params, dims, self.backend, f"program {self.graph.name!r}")
         return outs
 
-    def _run(self, values, env, copy):
-        key, plan = self._local.plan(env, self._compiled)
+    def _run(self, values, env, copy, key):
+        plan = self._local.plan(key, env, self._compiled)
         if self.cuda_graph:
             outs = replay(self.backend, self._local.replays, key, self._compiled.function, plan,
                           values, self.graph.name)

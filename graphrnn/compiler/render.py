@@ -36,6 +36,7 @@ class Rendered:
         self.attrs: List[dict] = []
         self.consts: List[object] = []
         self.box_sizes: List[tuple] = []
+        self.slot_lists: List[int] = []      # buffers whose slots loops read as list items
         self.fused_kernels: List[object] = []
         self.symbols: Tuple[str, ...] = ()
         self.defs: Dict[int, int] = {}      # value id -> line index that defines it
@@ -49,6 +50,7 @@ class _Writer(OpText):
         self.ufunc_reduce = ufunc_reduce
         self.groups = fuse_groups or {}
         self.instrs = {i.id: i for i in code.instrs()}
+        self.role_instr = {r.id: r.instr for r in code.roles}
         self.indent = 1
         self.slot_views: Dict[tuple, str] = {}
         self.kernel_ids: Dict[tuple, int] = {}
@@ -79,12 +81,22 @@ class _Writer(OpText):
         """The slot of ``role`` at ``step``: inline in a loop body (``BUF[3][t - 1]``), a
         planned view in straight code."""
         st = self.plan.storage[role]
+        if st.kind == "alias":  # the view of the viewed role's slot
+            return self.view_expr(self.role_instr[role], [self.role_slot(st.of, step)])
         step = as_poly(step)
         if T_VAR in step.symbols:
             if st.kind == "ring":
-                return f"BUF[{st.buffer}][({expr(step)}) % {st.size}]"
-            return f"BUF[{st.buffer}][{expr(st.slot(step))}]"
+                return f"BUF[{self.slots(st.buffer)}][({expr(step)}) % {st.size}]"
+            return f"BUF[{self.slots(st.buffer)}][{expr(st.slot(step))}]"
         return self.view(("at", st.buffer, st.slot(step), st.size if st.kind == "ring" else None))
+
+    def slots(self, buffer: int) -> int:
+        """Where a loop finds ``buffer``'s slots: a list of one view per slot, made with the
+        plan and kept after the buffers in ``BUF`` (a list item costs a fraction of
+        indexing the array at every step)."""
+        if buffer not in self.r.slot_lists:
+            self.r.slot_lists.append(buffer)
+        return len(self.plan.buffers) + self.r.slot_lists.index(buffer)
 
     def run_view(self, role: int, first, last) -> str:
         st = self.plan.storage[role]

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Sequence
 from ..core.ir import Graph, record_meta
 from ..transforms.passes import optimize
 from ..core.shapes import Sym
+from .census import calls_per_step
 from .dims import fit
 from .generalize import GeneralizeError, generalize
 from .loops import roll
@@ -77,7 +78,8 @@ def compile_sampled(build: Callable[..., Graph], names: Sequence[str], level: st
     for p in points:
         with record_meta() as record:  # steps as this build gives them, whatever came before
             g = build(**p)
-            opt, report = optimize(g, level, report=True, fast_math=fast_math)
+            opt, report = optimize(g, level, report=True, fast_math=fast_math,
+                                   fused_kernels=backend.fuses_elementwise)
         if first is None:
             first = (opt, report)
         graphs.append(g)
@@ -86,6 +88,7 @@ def compile_sampled(build: Callable[..., Graph], names: Sequence[str], level: st
     signature = signature_of(graphs, points, names)
     code = lower(generic, names)
     compiled = Compiled(code, backend, points[0], name or first[0].name)
+    first[1].loops = calls_per_step(compiled.function.source)
     # valid from the largest first length on (every symbol was sampled at or below it)
     return Sampled(compiled, max(points[0].values()), signature,
                    length_axes(graphs, points, names), *first)

@@ -5,7 +5,10 @@
   after the loop): ``d + 1`` slots, slot ``step % (d + 1)``;
 - ``stack``: anything else (the backward pass reading every forward step, a run of steps
   stacked as an output): one slot per step, slot ``step - base``, over every step read,
-  computed or provided.
+  computed or provided;
+- ``alias``: a view of another role of its iteration (one gate's slice of the activations
+  of all gates): no storage of its own, its slot is the view of the other role's slot,
+  whose storage serves the reads of both.
 
 Steps are expressions of the lengths; their order is taken at the binding the program was
 built at and checked to hold for every larger length.
@@ -26,13 +29,13 @@ class PlanError(Exception):
 
 
 class Storage:
-    """Where a role lives: ``kind`` local/ring/stack, its buffer, ``size`` slots and, for a
-    stack, ``base`` (the step of slot 0)."""
+    """Where a role lives: ``kind`` local/ring/stack/alias, its buffer, ``size`` slots and,
+    for a stack, ``base`` (the step of slot 0); for an alias, ``of``: the role it views."""
 
-    __slots__ = ("kind", "buffer", "size", "base")
+    __slots__ = ("kind", "buffer", "size", "base", "of")
 
-    def __init__(self, kind, size=None, base=None):
-        self.kind, self.size, self.base, self.buffer = kind, size, base, None
+    def __init__(self, kind, size=None, base=None, of=None):
+        self.kind, self.size, self.base, self.buffer, self.of = kind, size, base, None, of
 
     def slot(self, step):
         """The slot of ``step`` as an expression (ring: taken modulo at run time)."""
@@ -74,9 +77,43 @@ def role_storage(code: Code, env: Mapping[str, int], loops) -> Dict[int, Storage
     for ins in code.instrs():
         for r, step in ins.provides:
             provided[r].append(step)
+    for role, base in _aliases(code, reads, provided).items():
+        out[role] = Storage("alias", of=base)
+        reads[base] += reads[role]
     for role in code.roles:
-        out[role.id] = _storage(reads[role.id], provided[role.id], loops[role.loop], loops, env)
+        if role.id not in out:
+            out[role.id] = _storage(reads[role.id], provided[role.id], loops[role.loop],
+                                    loops, env)
     return out
+
+
+def _aliases(code: Code, reads, provided) -> Dict[int, int]:
+    """Roles that are a view (with no time index) of one other role of the same iteration,
+    read only step by step and computed only by the loop: role -> the role it views."""
+    role_of = {r.instr.id: r.id for r in code.roles}
+    out = {}
+    for role in code.roles:
+        ins = role.instr
+        vargs = [a for a in ins.args if a[0] != "v" or a[1] in role_of]
+        if (ins.op.view is None or ins.op.marker or ins.op.elidable or len(ins.args) != 1 or len(vargs) != 1
+                or vargs[0][0] != "v" or provided[role.id] or not reads[role.id]
+                or any(rd[0] == "run" for rd in reads[role.id]) or _timed(ins.attrs)):
+            continue
+        base = role_of[vargs[0][1]]
+        if base not in out:  # not a view of a view (its base would be resolved first)
+            out[role.id] = base
+    return out
+
+
+def _timed(value) -> bool:
+    """True when an attribute holds a step expression (``x[t - 1]``)."""
+    if isinstance(value, Poly):
+        return bool(value.symbols)
+    if isinstance(value, dict):
+        return any(_timed(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return any(_timed(v) for v in value)
+    return False
 
 
 def _storage(reads, provided, loop: LoopCode, loops, env) -> Storage:

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.ir import Graph, Node, dtype_name
 from ..core.shapes import bind, format_shape
 
-__all__ = ["bind_values", "InputError", "EvaluationError"]
+__all__ = ["bind_values", "InputError", "EvaluationError", "fingerprint", "BindCache"]
 
 
 class InputError(ValueError):
@@ -75,3 +75,45 @@ def bind_values(graph: Graph, backend, inputs: Optional[Mapping], params: Option
     _check_leaves(graph, backend, "input", inputs or {}, graph.inputs, env, out)
     _check_leaves(graph, backend, "param", params or {}, graph.params, env, out)
     return out, env
+
+
+def fingerprint(inputs, params, dims, array_type):
+    """What a call's check depends on: every value's name, shape and dtype (and ``dims``),
+    when every value is a ``dict`` of arrays of exactly ``array_type``; else None (only
+    such calls are remembered)."""
+    key = []
+    for group in (inputs, params):
+        if group is None:
+            key.append(None)
+            continue
+        if type(group) is not dict:
+            return None
+        for k, v in group.items():
+            if type(v) is not array_type:
+                return None
+            key.append((k, v.shape, v.dtype))
+        key.append(len(group))
+    if dims:
+        if type(dims) is not dict:
+            return None
+        key.append(tuple(dims.items()))
+    return tuple(key)
+
+
+class BindCache:
+    """Bindings of calls already checked, by :func:`fingerprint`: a call like an earlier one
+    (same names, shapes and dtypes) takes its sizes without checking again.  Bounded; a
+    dict, so threads may share it."""
+
+    def __init__(self, size: int = 32):
+        self.size, self.entries = size, {}
+
+    def get(self, key):
+        return None if key is None else self.entries.get(key)
+
+    def put(self, key, entry) -> None:
+        if key is None:
+            return
+        if len(self.entries) >= self.size:
+            self.entries.clear()
+        self.entries[key] = entry

@@ -30,11 +30,12 @@ from .hoist import hoist_invariants
 from .phases import Phase
 from .shape_rules import SHAPES
 from .simplify import ALGEBRA
+from .slice_fusion import slice_fusion
 from .stabilize import STABILIZE
 from .stack_views import stack_views
 from .sum_rules import SUM_OF_PRODUCTS, WEIGHT_GRADIENTS
 
-__all__ = ["PASSES", "LEVELS", "PHASES", "optimize", "PassReport", "PassRun"]
+__all__ = ["PASSES", "LEVELS", "PHASES", "optimize", "PassReport", "PassRun", "CALL_BOUND"]
 
 #: IEEE-exact algebra, shape rules and constant folding, to a fixed point together.
 CANONICALIZE = Phase("canonicalize", ALGEBRA + SHAPES + FOLD,
@@ -56,6 +57,7 @@ PASSES: Dict[str, Tuple[Callable[[Graph], Tuple[Graph, int]], str]] = {
     "batch_time": (batch_time, "independent matmuls sharing a weight -> one GEMM over steps"),
     "sum_of_products": (SUM_OF_PRODUCTS, SUM_OF_PRODUCTS.doc),
     "hoist_invariants": (hoist_invariants, "step-invariant terms (biases) added once to batched GEMMs"),
+    "slice_fusion": (slice_fusion, "one elementwise call over slices of one value (gates)"),
     "stack_views": (stack_views, "concats of stacked steps as views; their sums as one reduction"),
 }
 
@@ -65,6 +67,7 @@ _O2 = (["stabilize"]                                  # stable forms of log(prob
        + _CLEAN                                        # canonicalize (and CSE)
        + ["weight_gradients", "gate_fusion"]           # fuse: weight gradients, gates
        + ["batch_time", "sum_of_products", "gate_fusion", "hoist_invariants"]  # batch over time
+       + ["slice_fusion"]                              # one call over the gates' slices
        + ["stack_views"]                               # stacked steps as views
        + _CLEAN)                                       # canonicalize what the fusions built
 #: level -> the passes it runs, in order
@@ -86,8 +89,11 @@ class PassRun(NamedTuple):
 @dataclass
 class PassReport:
     """What the pipeline did: one :class:`PassRun` per pass run, in order; ``rules`` totals
-    the rule counts of every phase run, by rule name."""
+    the rule counts of every phase run, by rule name.  A compiled program's report also
+    lists its ``loops``: per loop of the generated code, its direction in time and the
+    array-library calls one iteration (one time step) makes."""
     rows: List[PassRun] = field(default_factory=list)
+    loops: List[tuple] = field(default_factory=list)
 
     def __str__(self):
         lines = [f"{'pass':<16} {'nodes before':>12} {'after':>8} {'rewrites':>9} {'ms':>8}"]
@@ -98,7 +104,15 @@ class PassReport:
                 lines.append(f"  {rule:<36} {count:>9}")
             if r.capped:
                 lines.append(f"  (rewriting stopped at the bound at {r.capped} nodes)")
+        for k, loop in enumerate(self.loops):
+            lines.append(f"loop {k + 1} ({loop.direction}, range({loop.range})): "
+                         f"{loop.calls} calls per step")
         return "\n".join(lines)
+
+    @property
+    def calls_per_step(self) -> List[int]:
+        """Array-library calls per iteration of each loop of the compiled program."""
+        return [loop.calls for loop in self.loops]
 
     @property
     def rules(self) -> Dict[str, int]:
@@ -114,25 +128,33 @@ class PassReport:
         return sum(r.secs for r in self.rows)
 
 
+#: passes that only pay where every op is a call of its own (NumPy): a backend fusing
+#: elementwise groups into kernels skips them (a cover of the gates' slices has another
+#: shape than the rest of the cell, which would split the cell's one kernel)
+CALL_BOUND = ("slice_fusion",)
+
+
 def optimize(graph: Graph, level: str = "O2", passes: List[str] = None, report: bool = False,
-             max_rounds: int = 1, fast_math: bool = False):
+             max_rounds: int = 1, fast_math: bool = False, fused_kernels: bool = False):
     """Run the passes of ``level`` (or the named ``passes``) on ``graph``.
 
     Rule phases run bottom-up to a fixed point (a replacement is simplified again at once);
     ``max_rounds`` > 1 repeats each run of clean-up passes (canonicalize, CSE) while
     anything changes, for what CSE's merges open up.  ``fast_math=True`` lets the
-    passes assume finite values (see the module docstring).  Returns the optimized Graph,
-    or ``(graph, PassReport)`` with ``report=True``.
+    passes assume finite values (see the module docstring); ``fused_kernels=True`` (a
+    backend compiling elementwise kernels) leaves out the level's :data:`CALL_BOUND`
+    passes.  Returns the optimized Graph, or ``(graph, PassReport)`` with ``report=True``.
     """
     with gc_paused():
-        return _optimize(graph, level, passes, report, max_rounds, bool(fast_math))
+        return _optimize(graph, level, passes, report, max_rounds, bool(fast_math),
+                         fused_kernels)
 
 
-def _optimize(graph, level, passes, report, max_rounds, fast_math):
+def _optimize(graph, level, passes, report, max_rounds, fast_math, fused_kernels):
     if passes is None:
         if level not in LEVELS:
             raise ValueError(f"unknown optimization level {level!r}; choose {list(LEVELS)}")
-        names = LEVELS[level]
+        names = [n for n in LEVELS[level] if not (fused_kernels and n in CALL_BOUND)]
     else:
         unknown = [p for p in passes if p not in PASSES]
         if unknown:
