@@ -31,7 +31,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     assert namespace["grid"].shape == (16, 30)  # gradient per unit and step (the heat map)
     assert len(namespace["cell"].kernels) == 1 and "E[0](" in namespace["cell"].source
     printed = capsys.readouterr().out
-    assert "abcdabcdabcd" in printed
+    assert "abcdabcdabcd" in printed and "stepped cdabcd" in printed  # generate, a stepper
     assert "[ 1.  3.  6.  9. 12.]" in printed and "[('y', 1)]" in printed
     # one model protocol: the outputs and carried states, generation, fit without inputs
     for line in ("Elman ['h_n', 'output'] {'h': (1, 3, 4)}",

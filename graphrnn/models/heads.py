@@ -185,13 +185,12 @@ class LanguageModel(Module):
                              f"{length!r}")
         check_sampling(temperature, top_k, "LanguageModel.generate")
         rng = np.random.default_rng(seed)
-        zeros = {f"{s}0": np.zeros(shape, self.dtype)  # (one program for every step)
-                 for s, shape in self.state_shapes(1).items()}
-        out = self.forward({"input": prompt.reshape(-1, 1), **zeros})
-        tokens = list(prompt)
-        for _ in range(length):
-            tok = self.next_input(out["output"][-1], rng, temperature, top_k)
+        stepper = self.stepper(1)  # the prompt in one call, then one program call per token
+        logits = stepper.run(prompt.reshape(-1, 1))[-1]
+        tokens = prompt.tolist()
+        for i in range(length):
+            tok = self.next_input(logits, rng, temperature, top_k)
             tokens.append(int(tok[0]))
-            out = self.forward({"input": tok[None],
-                                **{f"{s}0": out[f"{s}_n"] for s in self.state_names}})
+            if i + 1 < length:  # (the last token's logits would go unused)
+                logits = stepper.step(tok)
         return np.array(tokens, dtype=np.int64)

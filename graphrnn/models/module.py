@@ -96,9 +96,16 @@ class Module(ModelProtocol):
         self.backend = "numpy"
 
     # ------------------------------------------------------------ parameters
+    #: how many parameters all modules have registered (added or replaced) so far: who holds
+    #: the live arrays (a :class:`~graphrnn.models.stepping.Stepper`) compares it with the
+    #: count it saw to know they still are (updates in place, by optimizers and
+    #: ``load_state_dict``, keep the arrays)
+    registrations = 0
+
     def register(self, name: str, value: np.ndarray) -> None:
         """Add (or replace) the parameter ``name``."""
         self._params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        Module.registrations += 1
 
     def uniform(self, name: str, shape, bound: float) -> None:
         """Register ``name`` drawn uniformly from ``[-bound, bound]`` (PyTorch's default init)."""
@@ -215,14 +222,16 @@ class Module(ModelProtocol):
     #: programs a module keeps (one per kind of call; least recently used dropped first)
     program_cache = 16
 
-    def program(self, key: tuple, build: Callable):
+    def program(self, key: tuple, build: Callable, checked: bool = True):
         """The program cached under ``key`` (plus the backend and level), compiled once from
         ``build``: a function of the sequence length(s) (``lambda T: self.graph(T)``, one
         program for every length: a :class:`~graphrnn.compiler.GenericProgram`) or of nothing
         (a graph of fixed shape: a :class:`~graphrnn.compiler.Program`).  Either way
         ``program.graph`` is the optimized :class:`~graphrnn.core.ir.Graph` (of the generic
         program's base length; None when the steps do not roll and every length compiles
-        its own program: ``program.why_not`` says why), ``program.source`` the code."""
+        its own program: ``program.why_not`` says why), ``program.source`` the code.  For a
+        model with token inputs its calls check the ids first, unless ``checked=False``
+        (the program itself, for a caller that checks them)."""
         key = (self.backend, self.opt_level) + tuple(key)  # changing either compiles anew
         program = self._programs.get(key)  # a hit takes no lock: calls never wait on compiles
         if program is not None:
@@ -230,7 +239,7 @@ class Module(ModelProtocol):
                 self._programs.move_to_end(key)  # least recently used goes first
             except KeyError:  # another thread evicted it just now: it still runs
                 pass
-            return program if not self._tokens else _Checked(program, self)
+            return program if not (self._tokens and checked) else _Checked(program, self)
         with _COMPILING:  # threads share the cache (each program keeps buffers per thread)
             program = self._programs.get(key)
             if program is None:
@@ -244,7 +253,7 @@ class Module(ModelProtocol):
             else:
                 self._programs.move_to_end(key)
             self._tokens = bool(self.token_inputs())
-            return program if not self._tokens else _Checked(program, self)
+            return program if not (self._tokens and checked) else _Checked(program, self)
 
     def programs(self) -> Dict[tuple, object]:
         """The cached programs by key (a copy of the cache, least recently used first)."""

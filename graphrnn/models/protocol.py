@@ -155,12 +155,22 @@ class ModelProtocol:
         ``(B, ...)``: the output itself (a model whose outputs are its next inputs)."""
         return output
 
+    def stepper(self, batch: int = 1, hx=None):
+        """A :class:`~graphrnn.models.stepping.Stepper` running the model one step at a time
+        for ``batch`` sequences, from zero states or ``hx`` (as a call takes it):
+        ``stepper.step(x)`` feeds one step (``(batch,)`` token ids or ``(batch, features)``)
+        and returns its output, the states carried.  The model must be causal and read one
+        sequence."""
+        from .stepping import model_stepper
+
+        return model_stepper(self, batch, hx)
+
     def generate(self, prompt, length: int, seed: Optional[int] = None) -> np.ndarray:
         """``prompt`` (a call's sequence: time-major ``(T, B, ...)``, batch-major for a
         ``batch_first`` layer) continued by ``length`` steps, each fed the model's previous
-        output (:meth:`next_input`) with the states carried: returns the ``length`` new
-        steps laid out like ``prompt``.  The model must be causal, read one sequence and
-        give a per-step output of its input's width."""
+        output (:meth:`next_input`) with the states carried (by a :meth:`stepper`): returns
+        the ``length`` new steps laid out like ``prompt``.  The model must be causal, read
+        one sequence and give a per-step output of its input's width."""
         owner = f"{type(self).__name__}.generate"
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
             raise ValueError(f"{owner}: length must be an int >= 0, got {length!r}")
@@ -172,15 +182,18 @@ class ModelProtocol:
         (name,) = self.sequence_inputs
         feeds, dims = self.feed(prompt)
         out = self.forward(feeds, dims)  # the prompt from the model's own initial states
-        rng, steps = np.random.default_rng(seed), []
-        for _ in range(length):
-            nxt = np.asarray(self.next_input(out["output"][-1], rng))
-            if out["output"].ndim < 2 or nxt.shape != feeds[name].shape[1:]:
+        rng, steps, shape = np.random.default_rng(seed), [], feeds[name].shape[1:]
+        output, stepper = out["output"][-1], None
+        for i in range(length):
+            nxt = np.array(self.next_input(output, rng))  # a copy: outputs are the stepper's
+            if out["output"].ndim < 2 or nxt.shape != shape:
                 raise ValueError(f"{owner}: the model's output {out['output'].shape[1:]} per "
-                                 f"step cannot be its next input {feeds[name].shape[1:]}")
+                                 f"step cannot be its next input {shape}")
             steps.append(nxt)
-            feeds = {name: nxt[None], **{f"{s}0": out[f"{s}_n"] for s in self.state_names}}
-            out = self.forward(feeds)
-        result = np.stack(steps) if steps else np.zeros((0,) + feeds[name].shape[1:],
-                                                         feeds[name].dtype)
+            if i + 1 < length:  # (the last step's output would go unused)
+                if stepper is None:  # from the states the prompt ended in
+                    hx = tuple(out[f"{s}_n"] for s in self.state_names)
+                    stepper = self.stepper(shape[0], hx[0] if len(hx) == 1 else hx or None)
+                output = stepper.step(nxt)
+        result = np.stack(steps) if steps else np.zeros((0,) + shape, feeds[name].dtype)
         return np.swapaxes(result, 0, 1) if self.batch_first else result

@@ -18,6 +18,7 @@ from .checks import check_size, check_tokens, lengths_mask
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import RNNBase
+from .stepping import Stepper
 
 __all__ = ["Seq2Seq"]
 
@@ -139,6 +140,16 @@ class Seq2Seq(Module):
             feeds["mask"] = lengths_mask(lengths, steps, batch, "Seq2Seq")
         return feeds, None
 
+    def _src(self, src, owner: str) -> np.ndarray:
+        """``src`` checked: time-major ids ``(T, B)`` with a source embedding, else
+        ``(T, B, D)`` values."""
+        src = self._as(src, self.src_embedding, "src")
+        if src.ndim != (2 if self.src_embedding is not None else 3):
+            raise ValueError(f"{owner}: src must be time-major "
+                             f"{'(T, B) ids' if self.src_embedding is not None else '(T, B, D)'}"
+                             f", got shape {src.shape}")
+        return src
+
     def _as(self, a, emb, name):
         if emb is None:
             return np.asarray(a, dtype=self.dtype)
@@ -164,11 +175,7 @@ class Seq2Seq(Module):
         """
         from .sampling import check_sampling
 
-        src = self._as(src, self.src_embedding, "src")
-        if src.ndim != (2 if self.src_embedding is not None else 3):
-            raise ValueError(f"Seq2Seq.generate: src must be time-major "
-                             f"{'(T, B) ids' if self.src_embedding is not None else '(T, B, D)'}"
-                             f", got shape {src.shape}")
+        src = self._src(src, "Seq2Seq.generate")
         check_size("Seq2Seq.generate", max_len=max_len)
         check_sampling(temperature, owner="Seq2Seq.generate")
         if self.tgt_embedding is not None:
@@ -176,29 +183,20 @@ class Seq2Seq(Module):
             start = int(check_tokens(np.asarray(start), vocab, "Seq2Seq.generate: start"))
             if end is not None:
                 end = int(check_tokens(np.asarray(end), vocab, "Seq2Seq.generate: end"))
-        batch = src.shape[1]
-        states = self.run(("encode",), lambda S: Graph(self.encode(S)), {"src": src})
-        step_graph = lambda: Graph(self.decode(1, {
-            k: F.input(k, (self.decoder.num_layers, B, self.decoder.hidden_size), self.dtype)
-            for k in states}))
-        step = lambda feeds: self.run(("step",), step_graph, feeds)
+        stepper = self.stepper(src)
         rng = np.random.default_rng(seed)
         if self.tgt_embedding is None:
-            prev = np.broadcast_to(np.asarray(start, self.dtype), (1, batch, self.decoder.input_size))
+            prev = np.broadcast_to(np.asarray(start, self.dtype), stepper.step_shape)
             outs = []
             for _ in range(max_len):
-                out = step({"tgt_in": prev, **states})
-                states = {f"{s}0": out[f"{s}_n"] for s in self.decoder.state_names}
-                prev = out["logits"]
-                outs.append(prev[0])
+                prev = stepper.step(prev)
+                outs.append(prev.copy())
             return np.stack(outs)
-        tokens = np.full(batch, int(start), dtype=np.int64)
-        done = np.zeros(batch, dtype=bool)
+        tokens = np.full(stepper.batch, int(start), dtype=np.int64)
+        done = np.zeros(stepper.batch, dtype=bool)
         result = []
         for _ in range(max_len):
-            out = step({"tgt_in": tokens[None], **states})
-            states = {f"{s}0": out[f"{s}_n"] for s in self.decoder.state_names}
-            logits = out["logits"][0].astype(np.float64)
+            logits = stepper.step(tokens).astype(np.float64)
             if temperature > 0:
                 z = logits / temperature
                 p = np.exp(z - z.max(-1, keepdims=True))
@@ -213,3 +211,20 @@ class Seq2Seq(Module):
             if end is not None and done.all():
                 break
         return np.stack(result, axis=1)
+
+    def stepper(self, src) -> Stepper:
+        """A :class:`~graphrnn.models.stepping.Stepper` of the decoder, from the encoder's
+        final states over ``src`` (time-major, as a call takes it): ``step(tgt)`` feeds one
+        target step (``(B,)`` ids with a target embedding, else ``(B, D)``) and returns its
+        logits ``(B, out)``; ``reset()`` goes back to the encoder's states."""
+        src = self._src(src, "Seq2Seq.stepper")
+        states = self.run(("encode",), lambda S: Graph(self.encode(S)), {"src": src})
+        step_graph = lambda: Graph(self.decode(1, {
+            k: F.input(k, (self.decoder.num_layers, B, self.decoder.hidden_size), self.dtype)
+            for k in states}))
+        program = self.program(("step",), step_graph, checked=False)
+        emb = self.tgt_embedding
+        return Stepper(self, program, src.shape[1], states,
+                       () if emb is not None else (self.decoder.input_size,), self.dtype,
+                       emb.num_embeddings if emb is not None else None, input="tgt_in",
+                       output="logits", owner="Seq2Seq.stepper")
