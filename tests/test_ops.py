@@ -289,6 +289,16 @@ def _(d):
         lambda v: np.take_along_axis(v["x"], v["i"][..., None], -1)[..., 0]
 
 
+@case("take")
+def _(d):
+    sh = d.draw(shapes(max_dims=2))
+    rows, width = d.draw(st.integers(1, 5)), d.draw(st.integers(1, 4))
+    table = d.draw(arrays((rows, width)))
+    idx = d.draw(hnp.arrays(np.int64, sh, elements=st.integers(0, rows - 1)))
+    return {"w": table, "i": idx}, lambda n: gr.take(n["w"], n["i"]), \
+        lambda v: v["w"][v["i"]]
+
+
 def test_every_registered_op_has_a_case():
     assert set(CASES) == set(gr.OPS), (
         f"ops without a test case: {sorted(set(gr.OPS) - set(CASES))}; "

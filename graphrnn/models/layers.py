@@ -52,8 +52,9 @@ class Embedding(Module):
     """A ``(num_embeddings, embedding_dim)`` table looked up by integer ids (init N(0, 1)).
 
     Ids outside ``0 .. num_embeddings - 1`` (or not integers) raise :class:`TokenError` when
-    the table is called and when a model holding it runs; a graph built with :meth:`build`
-    and evaluated directly maps them to zero rows (``one_hot``)."""
+    the table is called and when a model holding it runs, and ``IndexError`` when a graph
+    built with :meth:`build` is run directly (its lookup is ``take``: rows of the table,
+    with the gradient of ``one_hot(ids) @ table``)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, dtype=None, seed=None):
         super().__init__(dtype, seed)
@@ -63,7 +64,7 @@ class Embedding(Module):
 
     def build(self, ids: Node, prefix: str = "") -> Node:
         """Rows of the table for integer ``ids`` of any shape: ``ids.shape + (dim,)``."""
-        return F.one_hot(ids, self.num_embeddings, self.dtype) @ self.param_node("weight", prefix)
+        return F.take(self.param_node("weight", prefix), ids)
 
     def __call__(self, ids) -> np.ndarray:
         """Rows of the table for an integer array ``ids``: ``ids.shape + (dim,)``."""

@@ -13,4 +13,4 @@ from .elementwise import (add, add_n, broadcast_shapes, cast, div, equal, exp, g
 from .activations import log_sigmoid, sigmoid
 from .reduce import log_softmax, logsumexp, max, mean, softmax, sum
 from .linalg import matmul
-from .nn import gather, one_hot
+from .nn import gather, one_hot, take

@@ -1,4 +1,5 @@
-"""Class-index ops for classification: one-hot encoding and gathering one entry per row."""
+"""Class-index ops: one-hot encoding, gathering one entry per row (the target logit for
+cross-entropy) and taking rows of a table (an embedding lookup)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import numpy as np
 from ..ir import Node, dtype_name
 from ..shapes import ShapeError, format_shape
 from .elementwise import mul
-from .registry import Op, apply, register
+from .linalg import matmul
+from .registry import O, Op, apply, register
 from .shape_ops import broadcast_to, reshape
 
-__all__ = ["one_hot", "gather"]
+__all__ = ["one_hot", "gather", "take"]
 
 
 def _check_index(opname, idx: Node):
@@ -67,3 +69,38 @@ register(Op("gather", _gather_rule, _gather_kernel, _gather_vjp,
 def gather(x: Node, idx: Node) -> Node:
     """Pick ``x[..., idx]`` per row (the target logit for cross-entropy)."""
     return apply("gather", x, idx)
+
+
+def _take_rule(table, idx):
+    _check_index("take", idx)
+    if table.ndim != 2:
+        raise ShapeError(f"take: the table must be 2-D (rows, width), got "
+                         f"{format_shape(table.shape)}")
+    return idx.shape + table.shape[1:], table.dtype
+
+
+def _take_kernel(xp, table, idx):
+    if idx.size:
+        low, high = int(idx.min()), int(idx.max())
+        if low < 0 or high >= table.shape[0]:
+            bad = low if low < 0 else high
+            raise IndexError(f"take: index {bad} is out of range for {table.shape[0]} rows")
+    return table[idx]
+
+
+def _take_vjp(n, g):
+    """The table's gradient as the product ``one_hot(idx) @ table`` has it: one GEMM of the
+    one-hot rows against ``g`` (the same sums, in the same order)."""
+    table, idx = n.args
+    product = matmul(one_hot(idx, table.shape[0], table.dtype), table)
+    return O.matmul.vjp(product, g)[1], None
+
+
+register(Op("take", _take_rule, _take_kernel, _take_vjp,
+            doc="table[idx]: rows of a 2-D table for integer ids of any shape (an embedding)"))
+
+
+def take(table: Node, idx: Node) -> Node:
+    """Rows ``table[idx]`` of a 2-D ``table`` for integer ``idx`` (of any shape):
+    ``idx.shape + (width,)``; an id outside the rows raises ``IndexError`` when run."""
+    return apply("take", table, idx)

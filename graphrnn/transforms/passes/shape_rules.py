@@ -196,6 +196,9 @@ SHAPES = RuleSet([
     Rule("stack-of-rows", Pat(O.stack, name="n", attrs=_AXIS0),
          lambda n: _rows_view(n, ordered=True),
          doc="stack(x[a], ..., x[b]) -> the view x[a:b+1] (x itself when whole)"),
+    Rule("stack-of-one", Pat(O.stack, name="n"),
+         lambda n: F.reshape(n.args[0], n.shape) if len(n.args) == 1 else None,
+         doc="stack(x) -> x with a unit axis (a view: a one-step state, no copy)"),
     Rule("concat-of-rows", Pat(O.concat, name="n", attrs=_AXIS0),
          lambda n: (lambda v: None if v is None else F.reshape(v, n.shape))(
              _rows_view(n, ordered=True)),
