@@ -80,12 +80,20 @@ def _take_rule(table, idx):
 
 
 def _take_kernel(xp, table, idx):
-    if idx.size:
-        low, high = int(idx.min()), int(idx.max())
-        if low < 0 or high >= table.shape[0]:
-            bad = low if low < 0 else high
-            raise IndexError(f"take: index {bad} is out of range for {table.shape[0]} rows")
-    return table[idx]
+    """``table[idx]``, every id checked: NumPy checks the upper bound as it gathers, so only
+    negative ids (which would count from the end) are looked for first; other array
+    modules (which wrap or clip) are checked both ways."""
+    if xp is np:
+        if not idx.size or idx.dtype.kind == "u" or np.minimum.reduce(idx, axis=None) >= 0:
+            try:
+                return table[idx]
+            except IndexError:
+                pass
+    elif not idx.size or (int(idx.min()) >= 0 and int(idx.max()) < table.shape[0]):
+        return table[idx]
+    low, high = int(idx.min()), int(idx.max())
+    bad = low if low < 0 else high
+    raise IndexError(f"take: index {bad} is out of range for {table.shape[0]} rows")
 
 
 def _take_vjp(n, g):
