@@ -91,7 +91,11 @@ class Program:
         if cuda_graph and type(self.backend).capture is Backend.capture:
             raise ValueError(f"cuda_graph=True needs a backend that captures CUDA graphs "
                              f"(backend='cupy'), not {self.backend.name!r}")
-        self.graph, self.report = optimize(graph, level, report=True, fast_math=fast_math)
+        self.graph, self.report = optimize(graph, level, report=True, fast_math=fast_math,
+                                           fuses_elementwise=self.backend.fuses_elementwise)
+        # anomaly mode traces the graph as written: its nodes name their step and equation
+        # (the optimized graph's batched nodes span many steps)
+        self._written = graph
         with gc_paused():
             code = build_code(self.graph, roll)
             self._compiled = Compiled(code, self.backend, {}, self.graph.name)
@@ -107,6 +111,7 @@ class Program:
         self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = Signature(self.graph)
+            self._written = None
             for k in self.kernels:
                 k.drop_nodes()
 
@@ -128,8 +133,7 @@ class Program:
         values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
         outs = self._run(values, env, copy)
         if anomaly_enabled():  # without a graph to trace, the error still names the output
-            check_outputs(outs, self.backend.xp,
-                          lambda: self.graph if isinstance(self.graph, Graph) else None,
+            check_outputs(outs, self.backend.xp, lambda: self._written,
                           inputs, params, dims, self.backend, f"program {self.graph.name!r}")
         return outs
 

@@ -77,7 +77,8 @@ def compile_sampled(build: Callable[..., Graph], names: Sequence[str], level: st
     for p in points:
         with record_meta() as record:  # steps as this build gives them, whatever came before
             g = build(**p)
-            opt, report = optimize(g, level, report=True, fast_math=fast_math)
+            opt, report = optimize(g, level, report=True, fast_math=fast_math,
+                                   fuses_elementwise=backend.fuses_elementwise)
         if first is None:
             first = (opt, report)
         graphs.append(g)

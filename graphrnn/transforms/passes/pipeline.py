@@ -2,16 +2,19 @@
 
 Two kinds of pass share one registry: rule phases (:class:`~.phases.Phase`: named rewrite
 rules, data, run bottom-up to a fixed point) and global passes (functions that look at the
-whole graph: time batching, gate fusion, hoisting, stack views, CSE).  A level is a fixed
-order of them; the report counts what each pass did and, for a rule phase, each rule.
+whole graph: time batching of matmuls and of elementwise work, gate fusion, hoisting, stack
+views, CSE).  A level is a fixed order of them; the report counts what each pass did and,
+for a rule phase, each rule.
 
 Every pass keeps IEEE semantics: NaN stays NaN, infinities stay infinite, and the clean-up
 passes (all of O1) give the same bits as the graph as written, the sign of zero included.
 O2's fusions regroup sums of the same terms (one GEMM over all steps instead of a sum of T
-products), which may change rounding, and ``stabilize`` replaces forms that underflow by
-their stable ops.  ``fast_math=True`` adds rewrites exact for finite values only (``x*0 ->
-0``, products with a zero state dropped, ``(a + b) @ W`` for ``a @ W + b @ W``): the rules
-flagged ``fast_math`` and the fast variants of the fusions."""
+products) and ``batch_elementwise`` regroups products (``(r * a) * b`` as ``r * (a * b)``),
+which may change rounding (and whether an intermediate product overflows), and
+``stabilize`` replaces forms that underflow by their stable ops.  ``fast_math=True`` adds
+rewrites exact for finite values only (``x*0 -> 0``, products with a zero state dropped,
+``(a + b) @ W`` for ``a @ W + b @ W``): the rules flagged ``fast_math`` and the fast
+variants of the fusions."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Tuple
 
 from ...core.ir import Graph, gc_paused
+from .batch_elementwise import batch_elementwise
 from .batch_time import batch_time
 from .constant_fold import FOLD
 from .cse import cse
@@ -34,7 +38,7 @@ from .stabilize import STABILIZE
 from .stack_views import stack_views
 from .sum_rules import SUM_OF_PRODUCTS, WEIGHT_GRADIENTS
 
-__all__ = ["PASSES", "LEVELS", "PHASES", "optimize", "PassReport", "PassRun"]
+__all__ = ["PASSES", "LEVELS", "PHASES", "UNFUSED_ONLY", "optimize", "PassReport", "PassRun"]
 
 #: IEEE-exact algebra, shape rules and constant folding, to a fixed point together.
 CANONICALIZE = Phase("canonicalize", ALGEBRA + SHAPES + FOLD,
@@ -56,7 +60,10 @@ PASSES: Dict[str, Tuple[Callable[[Graph], Tuple[Graph, int]], str]] = {
     "batch_time": (batch_time, "independent matmuls sharing a weight -> one GEMM over steps"),
     "sum_of_products": (SUM_OF_PRODUCTS, SUM_OF_PRODUCTS.doc),
     "hoist_invariants": (hoist_invariants, "step-invariant terms (biases) added once to batched GEMMs"),
-    "stack_views": (stack_views, "concats of stacked steps as views; their sums as one reduction"),
+    "batch_elementwise": (batch_elementwise, "independent elementwise nodes of different steps "
+                          "-> one op over the stacked steps"),
+    "stack_views": (stack_views, "concats (and stacks) of stacked steps as views; their sums "
+                                 "as one reduction"),
 }
 
 _CLEAN = ["canonicalize", "cse"]
@@ -65,10 +72,14 @@ _O2 = (["stabilize"]                                  # stable forms of log(prob
        + _CLEAN                                        # canonicalize (and CSE)
        + ["weight_gradients", "gate_fusion"]           # fuse: weight gradients, gates
        + ["batch_time", "sum_of_products", "gate_fusion", "hoist_invariants"]  # batch over time
+       + ["batch_elementwise"]                         # elementwise work over steps
        + ["stack_views"]                               # stacked steps as views
        + _CLEAN)                                       # canonicalize what the fusions built
 #: level -> the passes it runs, in order
 LEVELS: Dict[str, List[str]] = {"O0": [], "O1": _CLEAN, "O2": _O2}
+#: passes a level leaves out for a backend that fuses elementwise work into kernels (a
+#: step's elementwise work is one kernel there: batching it over time saves no call)
+UNFUSED_ONLY = frozenset(["batch_elementwise"])
 
 
 class PassRun(NamedTuple):
@@ -115,24 +126,27 @@ class PassReport:
 
 
 def optimize(graph: Graph, level: str = "O2", passes: List[str] = None, report: bool = False,
-             max_rounds: int = 1, fast_math: bool = False):
+             max_rounds: int = 1, fast_math: bool = False, fuses_elementwise: bool = False):
     """Run the passes of ``level`` (or the named ``passes``) on ``graph``.
 
     Rule phases run bottom-up to a fixed point (a replacement is simplified again at once);
     ``max_rounds`` > 1 repeats each run of clean-up passes (canonicalize, CSE) while
     anything changes, for what CSE's merges open up.  ``fast_math=True`` lets the
-    passes assume finite values (see the module docstring).  Returns the optimized Graph,
-    or ``(graph, PassReport)`` with ``report=True``.
+    passes assume finite values (see the module docstring).  ``fuses_elementwise=True``
+    (a backend that fuses each step's elementwise work into one kernel) leaves out the
+    level's passes that only save op-by-op calls (:data:`UNFUSED_ONLY`).  Returns the
+    optimized Graph, or ``(graph, PassReport)`` with ``report=True``.
     """
     with gc_paused():
-        return _optimize(graph, level, passes, report, max_rounds, bool(fast_math))
+        return _optimize(graph, level, passes, report, max_rounds, bool(fast_math),
+                         bool(fuses_elementwise))
 
 
-def _optimize(graph, level, passes, report, max_rounds, fast_math):
+def _optimize(graph, level, passes, report, max_rounds, fast_math, fuses_elementwise):
     if passes is None:
         if level not in LEVELS:
             raise ValueError(f"unknown optimization level {level!r}; choose {list(LEVELS)}")
-        names = LEVELS[level]
+        names = [p for p in LEVELS[level] if not (fuses_elementwise and p in UNFUSED_ONLY)]
     else:
         unknown = [p for p in passes if p not in PASSES]
         if unknown:
