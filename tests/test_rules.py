@@ -63,6 +63,7 @@ def _crafted():
         "slice-of-concat": g(y=gr.concat([x, y], axis=0)[2:4] * x),
         "stack-of-rows": g(y=gr.tanh(gr.stack([s[0], s[1]]))),
         "stack-of-one": g(y=gr.stack([gr.tanh(x)], axis=1)),
+        "stack-of-slices": g(y=gr.tanh(gr.stack([gr.tanh(x)[:, 1:3], gr.exp(y)[:, 1:3]]))),
         "concat-of-rows": g(y=gr.tanh(gr.concat([s[1], s[2]], axis=0))),
         "concat-of-unit-rows": g(y=gr.tanh(gr.concat([gr.reshape(s[k], (1,) + SHAPE)
                                                       for k in range(3)], axis=0))),

@@ -94,6 +94,9 @@ class Program:
                              f"(backend='cupy'), not {self.backend.name!r}")
         self.graph, self.report = optimize(graph, level, report=True, fast_math=fast_math,
                                            fused_kernels=self.backend.fuses_elementwise)
+        # anomaly mode traces the graph as written: its nodes name their step and equation
+        # (the optimized graph's batched nodes span many steps)
+        self._written = graph
         with gc_paused():
             code = build_code(self.graph, roll)
             self._compiled = Compiled(code, self.backend, {}, self.graph.name)
@@ -112,6 +115,7 @@ class Program:
         self._bound = BindCache()  # calls checked before, by their values' shapes and dtypes
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = Signature(self.graph)
+            self._written = None
             for k in self.kernels:
                 k.drop_nodes()
 
@@ -141,8 +145,7 @@ class Program:
             self._bound.put(fp, (env, key))
         outs = self._run(values, env, copy, key)
         if anomaly_enabled():  # without a graph to trace, the error still names the output
-            check_outputs(outs, self.backend.xp,
-                          lambda: self.graph if isinstance(self.graph, Graph) else None,
+            check_outputs(outs, self.backend.xp, lambda: self._written,
                           inputs, params, dims, self.backend, f"program {self.graph.name!r}")
         return outs
 

@@ -12,7 +12,8 @@ node, from the structure, with the named values of unrolling as anchors:
   state as unrolling names it, ``h@3``) belongs to no step, whatever its tag says;
 - a node that reads no step's value belongs to the one step that uses it (a slice of a
   batched GEMM, of the loss gradient), or to none, whatever its tag says, unless it is a
-  named state or input slice;
+  named state or input slice; a global that reads it, other than a gather of steps (a
+  batched value reading rows of another), makes it global;
 - a stack, concat or sum of values of more than half of all steps (four at least) gathers
   them over time: it belongs to no step, whatever its tag says;
 - any other tagged node is at its tag; an untagged one belongs to the one step that uses
@@ -112,6 +113,8 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
                 tau[n] = None  # a stack, concat or sum over time, whatever its tag says
             elif free or tag is None:
                 steps = {tau[u] for u in users[n]} - {None}
+                if free and any(_global_reader(u, tau) for u in users[n]):
+                    steps = set()  # a global reads it too (a batched value's rows): global
                 if len(steps) == 1 and n not in outputs:
                     tau[n] = next(iter(steps))
                 elif free:
@@ -127,6 +130,12 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
         if tau == before:
             break
     return tau
+
+
+def _global_reader(u: Node, tau) -> bool:
+    """A global that reads only globals and gathers no steps (a slice of a batched value
+    that another batched value reads), as opposed to a stack or sum of steps."""
+    return tau[u] is None and not _aggregate(u) and all(tau[a] is None for a in u.args)
 
 
 def _aggregate(n: Node) -> bool:

@@ -232,7 +232,8 @@ def _normalize_key(x: Node, key):
     return IndexKey(out)
 
 
-def _py_key(key):
+def python_key(key) -> tuple:
+    """A normalized index key as the Python subscript NumPy takes (ints and slices)."""
     out = []
     for k in key:
         if k[0] == "a":
@@ -263,7 +264,7 @@ def _unindex_kernel(xp, g, *, key, shape):
     # -0.0 is IEEE's additive identity (x + -0.0 == x for every x, -0.0 included), so a sum
     # of scattered pieces equals the pieces joined (the simplify pass relies on it)
     out = xp.full(shape, -0.0 if g.dtype.kind == "f" else 0, dtype=g.dtype)
-    out[_py_key(key)] = g
+    out[python_key(key)] = g
     return out
 
 
@@ -273,7 +274,7 @@ def _unindex_numpy(e) -> str:
     return f"{e.v} = {e.out}; {e.v}.fill({fill}); {e.v}{e.key(e.attrs['key'])} = {e.args[0]}"
 
 
-register(Op("index", _index_rule, lambda xp, x, *, key: x[_py_key(key)],
+register(Op("index", _index_rule, lambda xp, x, *, key: x[python_key(key)],
             lambda node, g: (apply("unindex", g, key=node.attr("key"),
                                    shape=node.args[0].shape),),
             doc="Basic indexing: ints and slices per axis.", subscript="read",

@@ -3,7 +3,7 @@ create a cycle)."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Set
+from typing import Dict, Iterable, List, Optional, Set
 
 from ...core.ir import Graph, Node
 from ...core.ops import O
@@ -11,10 +11,18 @@ from ...core.ops import O
 __all__ = ["dependents_of", "reaches", "matmuls_sharing"]
 
 
-def dependents_of(graph: Graph, members: Iterable[Node]) -> Set[Node]:
-    """Every node of ``graph`` that is one of ``members`` or depends on one (one pass)."""
+def dependents_of(graph: Graph, members: Iterable[Node],
+                  pos: Optional[Dict[Node, int]] = None) -> Set[Node]:
+    """Every node of ``graph`` that is one of ``members`` or depends on one (one pass).
+
+    With ``pos`` (``graph.ids()``) only the nodes from the first member to the last are
+    looked at: all that the members' arguments can be, a short stretch of a long graph."""
     marked = set(members)
-    for n in graph.nodes:
+    nodes = graph.nodes
+    if pos is not None and marked:
+        at = [pos[m] for m in marked]
+        nodes = nodes[min(at):max(at) + 1]
+    for n in nodes:
         if n not in marked and any(a in marked for a in n.args):
             marked.add(n)
     return marked

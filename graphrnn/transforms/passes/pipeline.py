@@ -2,16 +2,19 @@
 
 Two kinds of pass share one registry: rule phases (:class:`~.phases.Phase`: named rewrite
 rules, data, run bottom-up to a fixed point) and global passes (functions that look at the
-whole graph: time batching, gate fusion, hoisting, stack views, CSE).  A level is a fixed
-order of them; the report counts what each pass did and, for a rule phase, each rule.
+whole graph: time batching of matmuls and of elementwise work, gate fusion, hoisting, stack
+views, CSE).  A level is a fixed order of them; the report counts what each pass did and,
+for a rule phase, each rule.
 
 Every pass keeps IEEE semantics: NaN stays NaN, infinities stay infinite, and the clean-up
 passes (all of O1) give the same bits as the graph as written, the sign of zero included.
 O2's fusions regroup sums of the same terms (one GEMM over all steps instead of a sum of T
-products), which may change rounding, and ``stabilize`` replaces forms that underflow by
-their stable ops.  ``fast_math=True`` adds rewrites exact for finite values only (``x*0 ->
-0``, products with a zero state dropped, ``(a + b) @ W`` for ``a @ W + b @ W``): the rules
-flagged ``fast_math`` and the fast variants of the fusions."""
+products) and ``batch_elementwise`` regroups products (``(r * a) * b`` as ``r * (a * b)``),
+which may change rounding (and whether an intermediate product overflows), and
+``stabilize`` replaces forms that underflow by their stable ops.  ``fast_math=True`` adds
+rewrites exact for finite values only (``x*0 -> 0``, products with a zero state dropped,
+``(a + b) @ W`` for ``a @ W + b @ W``): the rules flagged ``fast_math`` and the fast
+variants of the fusions."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Tuple
 
 from ...core.ir import Graph, gc_paused
+from .batch_elementwise import batch_elementwise
 from .batch_time import batch_time
 from .constant_fold import FOLD
 from .cse import cse
@@ -57,8 +61,11 @@ PASSES: Dict[str, Tuple[Callable[[Graph], Tuple[Graph, int]], str]] = {
     "batch_time": (batch_time, "independent matmuls sharing a weight -> one GEMM over steps"),
     "sum_of_products": (SUM_OF_PRODUCTS, SUM_OF_PRODUCTS.doc),
     "hoist_invariants": (hoist_invariants, "step-invariant terms (biases) added once to batched GEMMs"),
+    "batch_elementwise": (batch_elementwise, "independent elementwise nodes of different steps "
+                          "-> one op over the stacked steps"),
     "slice_fusion": (slice_fusion, "one elementwise call over slices of one value (gates)"),
-    "stack_views": (stack_views, "concats of stacked steps as views; their sums as one reduction"),
+    "stack_views": (stack_views, "concats (and stacks) of stacked steps as views; their sums "
+                                 "as one reduction"),
 }
 
 _CLEAN = ["canonicalize", "cse"]
@@ -67,6 +74,7 @@ _O2 = (["stabilize"]                                  # stable forms of log(prob
        + _CLEAN                                        # canonicalize (and CSE)
        + ["weight_gradients", "gate_fusion"]           # fuse: weight gradients, gates
        + ["batch_time", "sum_of_products", "gate_fusion", "hoist_invariants"]  # batch over time
+       + ["batch_elementwise"]                         # elementwise work over steps
        + ["slice_fusion"]                              # one call over the gates' slices
        + ["stack_views"]                               # stacked steps as views
        + _CLEAN)                                       # canonicalize what the fusions built
@@ -128,10 +136,11 @@ class PassReport:
         return sum(r.secs for r in self.rows)
 
 
-#: passes that only pay where every op is a call of its own (NumPy): a backend fusing
-#: elementwise groups into kernels skips them (a cover of the gates' slices has another
-#: shape than the rest of the cell, which would split the cell's one kernel)
-CALL_BOUND = ("slice_fusion",)
+#: passes that only pay where every op is a call of its own (NumPy): a backend fusing each
+#: step's elementwise work into one kernel skips them (batching factors over steps adds
+#: launches and memory there, and a cover of the gates' slices has another shape than the
+#: rest of the cell, which would split the cell's one kernel)
+CALL_BOUND = ("batch_elementwise", "slice_fusion")
 
 
 def optimize(graph: Graph, level: str = "O2", passes: List[str] = None, report: bool = False,

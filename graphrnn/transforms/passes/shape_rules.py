@@ -15,6 +15,7 @@ from typing import Optional
 from ...core import ops as F
 from ...core.ir import Node
 from ...core.ops import O
+from ...core.ops.shape_ops import python_key
 from .patterns import Pat, Rule, RuleSet
 from .rewrite import zero_sign
 from .simplify import negative_sign, not_float, zeros_of
@@ -146,6 +147,21 @@ def _index_of_stack(n: Node, src: Node) -> Optional[Node]:
     return src.args[sel[1][1]]
 
 
+def _stack_of_slices(n: Node) -> Optional[Node]:
+    """``stack(x0[k], x1[k], ...)`` with one key ``k`` (no axis dropped) of values of one
+    shape -> ``stack(x0, x1, ...)[:, k]``: a run of steps' gate slices read as a slice of
+    the steps' stored activations, which need no copy."""
+    args = n.args
+    if n.attr("axis") != 0 or len(args) < 2 or any(a.op is not O.index for a in args):
+        return None
+    key = args[0].attr("key")
+    if any(k[0] == "i" for k in key) or any(
+            a.attr("key") != key or a.args[0].shape != args[0].args[0].shape for a in args):
+        return None
+    return F.index(F.stack([a.args[0] for a in args], axis=0),
+                   (slice(None),) + python_key(key))
+
+
 def _slice_of_concat(n: Node, src: Node) -> Optional[Node]:
     sel = _single_axis(n.attr("key"))
     if sel is None or src.attr("axis") != sel[0]:
@@ -196,6 +212,8 @@ SHAPES = RuleSet([
     Rule("stack-of-rows", Pat(O.stack, name="n", attrs=_AXIS0),
          lambda n: _rows_view(n, ordered=True),
          doc="stack(x[a], ..., x[b]) -> the view x[a:b+1] (x itself when whole)"),
+    Rule("stack-of-slices", Pat(O.stack, name="n"), _stack_of_slices,
+         doc="stack(x0[k], x1[k], ...) -> stack(x0, x1, ...)[:, k] (views of stored steps)"),
     Rule("stack-of-one", Pat(O.stack, name="n"),
          lambda n: F.reshape(n.args[0], n.shape) if len(n.args) == 1 else None,
          doc="stack(x) -> x with a unit axis (a view: a one-step state, no copy)"),

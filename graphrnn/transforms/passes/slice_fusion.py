@@ -87,6 +87,9 @@ def _hashable(key) -> bool:
 
 
 def _slice(x: Node, axis: int, start: int, stop: int) -> Node:
+    """``x[..., start:stop, ...]`` on ``axis``; ``x`` itself when that is all of it."""
+    if start == 0 and stop == x.shape[axis]:
+        return x
     key = [slice(None)] * x.ndim
     key[axis] = slice(start, stop)
     return F.index(x, tuple(key))
