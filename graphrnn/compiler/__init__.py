@@ -24,7 +24,7 @@ def compile(graph: Union[Graph, Callable[..., Graph]], level: str = "O2", backen
             keep_graph: bool = True, cuda_graph: bool = False, roll: bool = True,
             fast_math: bool = False):
     """Optimize ``graph`` at ``level`` (``O0``/``O1``/``O2``) and compile it to a Program for
-    ``backend`` (``"numpy"``, ``"cupy"``, ``"auto"``, ``"cuda-host"``).
+    ``backend`` (``"numpy"``, ``"cupy"``, ``"auto"``, ``"native"``, ``"cuda-host"``).
 
     ``graph`` is a Graph, or a function of the sequence length(s) that builds one
     (``lambda T: rec.unroll(T)``): that compiles once into a :class:`GenericProgram` that

@@ -1,0 +1,153 @@
+"""The native backend: fused elementwise groups compiled to C++ loops over NumPy arrays give
+NumPy's values, read strided, broadcast and 0-d arguments in place, refuse bad ones before
+writing anything, and cut the calls a step makes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+import graphrnn as gr
+from graphrnn.compiler.fusion import FusedKernel, kernels_source, plan_fusion
+from graphrnn.models import GRU, LSTM, RNN
+from graphrnn.runtime.backends import native
+
+from .helpers import assert_close_scaled, grad_of_all
+from .strategies import recurrence_builders
+from .test_generic import LENGTHS, _check_lengths
+
+MISSING = native.missing()
+pytestmark = pytest.mark.skipif(MISSING is not None,
+                                reason=f"the native backend needs {MISSING}")
+
+
+def _training(cls, dtype, mask=False):
+    """A model's training program builder (sum of squares of the output, every gradient)."""
+    model = cls(3, 5, dtype=dtype, seed=0)
+
+    def build(T):
+        g = model.graph(T, mask=mask)
+        return gr.grad_graph(gr.Graph({"loss": gr.sum(g.outputs["output"] ** 2)}), loss="loss")
+    return model, build
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_training_programs_agree_with_numpy_at_every_batch_and_length(cls, dtype, rtol):
+    model, build = _training(cls, dtype, mask=cls is GRU)
+    program = gr.compile(build, backend="native")
+    reference = gr.compile(build)
+    assert program.generic and program.backend.name == "native"
+    kernels, params = len(program.kernels), model.state_dict()
+    rng = np.random.default_rng(0)
+    for T in (program.min_length, program.min_length + 7):
+        for B in (1, 3):
+            feeds = {"input": rng.normal(size=(T, B, 3)).astype(dtype)}
+            if cls is GRU:
+                feeds["mask"] = np.arange(T)[:, None] < rng.integers(1, T + 1, size=B)[None, :]
+            assert_close_scaled(program(feeds, params), reference(feeds, params), rtol)
+    assert len(program.kernels) == kernels  # one program (and one module) for every length
+
+
+@settings(max_examples=5)
+@given(case=recurrence_builders(), lengths=LENGTHS, seed=st.integers(0, 99))
+def test_random_recurrences_on_native_equal_the_unrolled_graph(case, lengths, seed):
+    build, params, description = case
+    note(description)
+    gbuild = lambda T: grad_of_all(build(T))
+    _check_lengths(gr.compile(gbuild, backend="native"), gbuild, params, lengths[:2], seed)
+
+
+def _kernel():
+    """One compiled kernel: y0 = tanh(x0) * x1 + x2, y1 = y0 * x1 (x1 a row, x2 a scalar)."""
+    x0 = gr.input("x0", (gr.B, 4), "float64")
+    x1 = gr.input("x1", (4,), "float64")
+    x2 = gr.input("x2", (), "float64")
+    y0 = gr.tanh(x0) * x1 + x2
+    y1 = y0 * x1
+    (group,) = plan_fusion(gr.compiler.schedule(gr.Graph({"y0": y0, "y1": y1})))[1]
+    k = FusedKernel("grnn_test_k", group, {y0, y1})
+    (fn,) = gr.get_backend("native").make_kernels([k], kernels_source([k]))
+    return k, fn
+
+
+def test_a_kernel_reads_strided_views_broadcast_rows_and_scalars_in_place():
+    k, fn = _kernel()
+    rng = np.random.default_rng(0)
+    wide = rng.normal(size=(3, 16))
+    x0 = wide[:, 4:8]                 # one gate's slice: a strided view
+    row = rng.normal(size=8)[::2]     # a row broadcast over the batch, itself strided
+    scalar = np.asarray(0.25)         # a 0-d array
+    out = np.zeros((2, 3, 8))
+    y0, y1 = out[0, :, ::2], out[1, :, 1::2]  # outputs may be strided views too
+    fn(x0, row, scalar, y0, y1)
+    want = k.evaluate(np, x0, row, scalar, shape=(3, 4))
+    np.testing.assert_allclose(y0, want[0], rtol=1e-14)
+    np.testing.assert_allclose(y1, want[1], rtol=1e-14)
+    assert not out[0, :, 1::2].any() and not out[1, :, ::2].any()  # nothing else written
+    col = rng.normal(size=(3, 1))     # a size-1 axis broadcasts as well
+    fn(x0, row, col, y0, y1)
+    np.testing.assert_allclose(y0, np.tanh(x0) * row + col, rtol=1e-14)
+    empty = np.zeros((0, 4))
+    fn(empty, row, scalar, empty, np.zeros((0, 4)))  # no elements: nothing to do
+
+
+def test_a_kernel_refuses_bad_arguments_before_writing():
+    _, fn = _kernel()
+    x0, row, scalar = np.ones((3, 4)), np.ones(4), np.asarray(1.0)
+    y0, y1 = np.full((3, 4), 7.0), np.full((3, 4), 7.0)
+    with pytest.raises(ValueError, match=r"grnn_test_k: input 0 of shape \(3, 5\) does not "
+                                         r"broadcast to the output shape \(3, 4\)"):
+        fn(np.ones((3, 5)), row, scalar, y0, y1)
+    with pytest.raises(ValueError, match=r"grnn_test_k: output 1 of shape \(2, 4\) differs "
+                                         r"from output 0's shape \(3, 4\)"):
+        fn(x0, row, scalar, y0, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="grnn_test_k: input 1"):
+        fn(x0, np.ones((2, 3, 4)), scalar, y0, y1)  # more axes than the output
+    with pytest.raises(TypeError, match="grnn_test_k: input 1 .* expected double"):
+        fn(x0, row.astype(np.float32), scalar, y0, y1)
+    with pytest.raises(TypeError, match="grnn_test_k: input 2 .* expected double"):
+        fn(x0, row, np.asarray(1, dtype=np.int64), y0, y1)  # same size, not a float
+    with pytest.raises(TypeError, match="grnn_test_k: output 0 .* expected double"):
+        fn(x0, row, scalar, y0.astype(np.float32), y1)
+    with pytest.raises(TypeError, match="grnn_test_k takes 5 arrays"):
+        fn(x0, row, scalar, y0)
+    with pytest.raises(TypeError, match="grnn_test_k: input 2 \\(float\\)"):
+        fn(x0, row, 1.0, y0, y1)  # not an array
+    frozen = np.zeros((3, 4))
+    frozen.flags.writeable = False
+    with pytest.raises((BufferError, ValueError), match="grnn_test_k: output 1"):
+        fn(x0, row, scalar, y0, frozen)
+    np.testing.assert_array_equal(y0, 7.0)
+    np.testing.assert_array_equal(y1, 7.0)
+
+
+def test_the_lstm_training_program_makes_far_fewer_calls_per_step():
+    _, build = _training(LSTM, np.float64)
+    numpy_calls = gr.compile(build).report.calls_per_step
+    native_calls = gr.compile(build, backend="native").report.calls_per_step
+    assert len(native_calls) == len(numpy_calls) == 2  # forward and backward loops
+    for fewer, more in zip(native_calls, numpy_calls):
+        assert fewer <= 4 and 3 * fewer <= more, (native_calls, numpy_calls)
+
+
+def test_models_run_on_native():
+    model = LSTM(4, 6, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).normal(size=(5, 2, 4))
+    want, _ = model(x)
+    model.backend = "native"
+    got, _ = model(x)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    assert "native" in gr.available_backends()
+
+
+def test_the_backend_says_what_it_lacks(monkeypatch):
+    monkeypatch.setattr(native, "_BACKEND", None)
+    monkeypatch.setattr(native, "find_cxx", lambda: None)
+    with pytest.raises(RuntimeError, match="native backend needs a C\\+\\+ compiler"):
+        gr.get_backend("native")
+    monkeypatch.setattr(native, "python_include", lambda: None)
+    with pytest.raises(RuntimeError, match="and Python's headers"):
+        gr.get_backend("native")
+    assert "native" not in gr.available_backends()
