@@ -7,7 +7,10 @@ sequence) for RNN, LSTM and GRU, measured side by side in one run:
   GEMM, one tanh for all gates, derivative factors for all steps at once, 1 GEMM + 9/6
   ufunc calls per LSTM step; verified first against the engine's gradients);
 - torch: ``torch.nn.RNN/LSTM/GRU``, and torch_loop: the same cell written as a torch loop
-  (both when PyTorch is installed).
+  (both when PyTorch is installed);
+- jax: the cell under ``lax.scan`` with ``value_and_grad`` and ``jit`` (when JAX is installed);
+- native: the engine's program on ``backend="native"`` (its fused elementwise groups
+  compiled to C++; when a C++ compiler and Python's headers are there, unless --no-native).
 
 Rounds are interleaved (every method once per round) and medians reported with the
 ratios engine / reference; with --memory each method also runs in its own subprocess to
@@ -46,6 +49,13 @@ try:
     torch.set_num_threads(2)
 except ImportError:
     torch = None
+try:
+    if "--no-jax" in sys.argv:  # JAX's thread pool must not run beside the others
+        raise ImportError
+    import jax  # noqa: E402
+    jax.config.update("jax_platforms", "cpu")
+except ImportError:
+    jax = None
 
 CONFIGS = [(50, 32, 32, 128), (100, 64, 64, 256), (200, 16, 16, 64), (20, 1, 8, 32),
            (1000, 8, 16, 64)]
@@ -128,14 +138,70 @@ def torch_step(cell, T, B, D, H, params, loop=False, device="cpu"):
     return step
 
 
-def methods_for(cell, T, B, D, H, params):
+def jax_step(cell, T, B, D, H, params):
+    """The same training step in JAX: the cell under ``lax.scan``, ``value_and_grad`` and
+    ``jit`` (compiled on the first call, which the warm-up makes)."""
+    import jax.numpy as jnp
+    from jax import jit, lax, value_and_grad
+
+    p = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in _ref_params(params, np.float32).items()}
+    gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[cell]
+
+    def step(carry, x_t, q):
+        h, c = carry
+        gi = x_t @ q["W_ih"].T + q["b_ih"]
+        gh = h @ q["W_hh"].T + q["b_hh"]
+        if cell == "RNN":
+            h = jnp.tanh(gi + gh)
+        elif cell == "LSTM":
+            i, f, g, o = jnp.split(gi + gh, gates, axis=1)
+            c = jax_sigmoid(f) * c + jax_sigmoid(i) * jnp.tanh(g)
+            h = jax_sigmoid(o) * jnp.tanh(c)
+        else:
+            ir, iz, in_ = jnp.split(gi, 3, axis=1)
+            hr, hz, hn = jnp.split(gh, 3, axis=1)
+            r, z = jax_sigmoid(ir + hr), jax_sigmoid(iz + hz)
+            n = jnp.tanh(in_ + r * hn)
+            h = (1 - z) * n + z * h
+        return (h, c), h
+
+    def loss(q, x):
+        zero = jnp.zeros((x.shape[1], H), jnp.float32)
+        _, out = lax.scan(lambda carry, x_t: step(carry, x_t, q), (zero, zero), x)
+        return jnp.sum(out * out)
+
+    from jax.nn import sigmoid as jax_sigmoid
+    run = jit(value_and_grad(loss, argnums=(0, 1)))
+    return lambda x: jax_block(run(p, x))
+
+
+def jax_block(out):
+    """Wait for JAX's asynchronous result (a timing must include the work)."""
+    import jax
+    return jax.block_until_ready(out)
+
+
+def native_available() -> bool:
+    """True when the engine's native backend can build here."""
+    try:
+        gr.get_backend("native")
+        return True
+    except (RuntimeError, ValueError):
+        return False
+
+
+def methods_for(cell, T, B, D, H, params, native=False):
     steps = {}
     eng, compile_s, program = engine_step(cell, T, B, D, H, params)
     steps["engine"] = eng
+    if native:
+        steps["native"] = engine_step(cell, T, B, D, H, params, backend="native")[0]
     steps["numpy"] = numpy_step(cell, T, B, D, H, params)
     if torch is not None:
         steps["torch"] = torch_step(cell, T, B, D, H, params)
         steps["torch_loop"] = torch_step(cell, T, B, D, H, params, loop=True)
+    if jax is not None:
+        steps["jax"] = jax_step(cell, T, B, D, H, params)
     return steps, compile_s, program
 
 
@@ -194,10 +260,13 @@ def child(method, cell, T, B, D, H):
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak (VmHWM) to the current RSS
     base = _rss_kib("VmRSS")
-    if method == "engine":
-        f = engine_step(cell, T, B, D, H, params)[0]
+    if method in ("engine", "native"):
+        f = engine_step(cell, T, B, D, H, params,
+                        backend="native" if method == "native" else "numpy")[0]
     elif method == "numpy":
         f = numpy_step(cell, T, B, D, H, params)
+    elif method == "jax":
+        f = jax_step(cell, T, B, D, H, params)
     else:
         f = torch_step(cell, T, B, D, H, params, loop=method == "torch_loop")
     f(x)
@@ -224,6 +293,9 @@ def main(argv=None):
     ap.add_argument("--configs", nargs="+", default=None, help="T,B,D,H ...")
     ap.add_argument("--memory", action="store_true", help="peak memory, a subprocess each")
     ap.add_argument("--quick", action="store_true", help="short timing budget")
+    ap.add_argument("--no-jax", action="store_true", help="leave JAX out (not imported)")
+    ap.add_argument("--no-native", action="store_true",
+                    help="leave out the engine on the native backend")
     ap.add_argument("--json")
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -232,9 +304,14 @@ def main(argv=None):
         return child(method, cell, *map(int, cfg))
     configs = [tuple(map(int, c.split(","))) for c in args.configs] if args.configs else CONFIGS
     rows = []
-    cols = ["engine", "numpy"] + (["torch", "torch_loop"] if torch is not None else [])
+    native = not args.no_native and native_available()
+    cols = (["engine"] + (["native"] if native else []) + ["numpy"]
+            + (["torch", "torch_loop"] if torch is not None else [])
+            + (["jax"] if jax is not None else []))
     print(f"float32, {os.environ['OMP_NUM_THREADS']} threads; numpy {np.__version__}"
-          + (f", torch {torch.__version__}" if torch is not None else ", torch not installed"))
+          + (f", torch {torch.__version__}" if torch is not None else ", torch not installed")
+          + (f", jax {jax.__version__}" if jax is not None else ", jax not installed")
+          + ("; native: the engine on backend='native'" if native else ""))
     head = (f"{'cell':<5} {'T,B,D,H':<16} {'compile s':>9} " + " ".join(f"{c + ' ms':>13}" for c in cols)
             + "  " + " ".join(f"{'eng/' + c:>13}" for c in cols[1:]))
     print(head)
@@ -243,7 +320,7 @@ def main(argv=None):
         for cfg in configs:
             T, B, D, H = cfg
             params = params_for(cell, D, H)
-            steps, compile_s, program = methods_for(cell, T, B, D, H, params)
+            steps, compile_s, program = methods_for(cell, T, B, D, H, params, native)
             x = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
             xt = torch.tensor(x) if torch is not None else None
             med = time_all(steps, x, xt, budget=0.5 if args.quick else 1.5,
@@ -253,8 +330,12 @@ def main(argv=None):
                        "numpy": sum(v.nbytes for v in vars(ref).values()
                                     if isinstance(v, np.ndarray)) / 2**20}
             row = {"cell": cell, "config": cfg, "compile_s": compile_s, "buffers_mib": buffers,
+                   "calls_per_step": program.report.calls_per_step,
                    "ms": {k: v * 1e3 for k, v in med.items()},
                    "ratio": {k: med["engine"] / med[k] for k in cols[1:]}}
+            if native:
+                row["native_ratio"] = {k: med["native"] / med[k] for k in cols if
+                                       k not in ("engine", "native")}
             if args.memory:
                 row["peak_mib"] = {k: memory_of(k, cell, cfg) for k in cols}
             rows.append(row)
@@ -262,7 +343,10 @@ def main(argv=None):
                     + " ".join(f"{row['ms'][c]:>13.2f}" for c in cols) + "  "
                     + " ".join(f"{row['ratio'][c]:>13.2f}" for c in cols[1:])
                     + f"  buffers MiB eng/numpy {buffers['engine']:.1f}/{buffers['numpy']:.1f}"
-                    + f" = {buffers['engine'] / buffers['numpy']:.2f}")
+                    + f" = {buffers['engine'] / buffers['numpy']:.2f}"
+                    + f"  calls/step {row['calls_per_step']}"
+                    + ("  native/" + " ".join(f"{k}={v:.2f}" for k, v in
+                                              row["native_ratio"].items()) if native else ""))
             if args.memory:
                 mem = row["peak_mib"]
                 line += ("  MiB steady/peak " + " ".join(
