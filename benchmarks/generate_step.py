@@ -158,7 +158,20 @@ def interleaved(methods, budget: float, min_rounds: int, max_rounds: int = 200):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def step_methods(model, ref, tref, n: int):
+def native_twin(model):
+    """The model with its parameters on the native backend, or None where it cannot build."""
+    try:
+        gr.get_backend("native")
+    except (RuntimeError, ValueError):
+        return None
+    twin = LanguageModel(model.vocab, model.embedding.embedding_dim, model.rnn.hidden_size,
+                         dtype=model.dtype, seed=0)
+    twin.load_state_dict(model.state_dict())
+    twin.backend = "native"
+    return twin
+
+
+def step_methods(model, ref, tref, n: int, twin=None):
     """Blocks of ``n`` steps of each method (divide by ``n``: per token)."""
     tokens = np.random.default_rng(2).integers(0, model.vocab, size=n)
     ids = [np.array([k]) for k in tokens]
@@ -186,6 +199,13 @@ def step_methods(model, ref, tref, n: int):
             ref.step(k)
 
     methods = {"engine": engine, "engine_program": engine_program, "numpy": numpy}
+    if twin is not None:
+        native_stepper = twin.stepper(1)
+
+        def engine_native():
+            for x in ids:
+                native_stepper.step(x)
+        methods["engine_native"] = engine_native
     if tref is not None:
         def torch_step():
             for k in ints:
@@ -252,7 +272,10 @@ def main(argv=None):
           f"{args.hidden}, batch 1; {os.environ['OMP_NUM_THREADS']} threads; numpy "
           f"{np.__version__}" + (f", torch {torch.__version__}" if torch else ", no torch"))
     n = args.tokens
-    step = {k: v / n for k, v in interleaved(step_methods(model, ref, tref, n), budget,
+    twin = native_twin(model)
+    if twin is not None:
+        verify(twin, ref)
+    step = {k: v / n for k, v in interleaved(step_methods(model, ref, tref, n, twin), budget,
                                               rounds).items()}
     gen = {k: v / n for k, v in interleaved(generate_methods(model, ref, tref, n), budget,
                                              rounds).items()}
@@ -262,11 +285,14 @@ def main(argv=None):
     ratios = {"step engine/numpy": us["engine"] / us["numpy"],
               "program call/numpy": us["engine_program"] / us["numpy"],
               "generate engine/numpy": us["generate_engine"] / us["generate_numpy"]}
+    if twin is not None:
+        ratios["step native engine/numpy"] = us["engine_native"] / us["numpy"]
     if tref is not None:
         ratios["step engine/torch"] = us["engine"] / us["torch"]
         ratios["generate engine/torch"] = us["generate_engine"] / us["generate_torch"]
     print(f"{'per token (us, median)':<40}{'value':>10}")
     for k, label in (("engine", "step: engine stepper"),
+                     ("engine_native", "step: engine stepper, native backend"),
                      ("engine_program", "step: its program, called directly"),
                      ("numpy", "step: hand-written NumPy"), ("torch", "step: torch"),
                      ("generate_engine", "generate: engine"),
