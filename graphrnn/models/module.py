@@ -295,7 +295,7 @@ class Module(ModelProtocol):
         params = self.parameters()
         names = program.param_names
         out = program(feeds, params if names is None else {k: params[k] for k in names}, dims)
-        if program.backend.name != "numpy":
+        if program.backend.xp is not np:  # device arrays (NumPy and native hand back NumPy)
             out = {k: program.backend.to_numpy(v) for k, v in out.items()}
         return out
 

@@ -57,7 +57,7 @@ class Stepper:
             program = program.specialized(**{symbol: 1})  # what a call of one step runs
         self._step_program = program
         backend = program.backend
-        self._xp, self._host = backend.xp, backend.name == "numpy"
+        self._xp, self._host = backend.xp, backend.xp is np  # NumPy arrays (numpy, native)
         self._backend = backend
         #: the shape of one step's input
         self.step_shape = (self.batch, *features)

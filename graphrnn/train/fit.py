@@ -181,7 +181,7 @@ def fit(model, data, loss: Callable[[Dict[str, Node], Node, Optional[Node]], Nod
         names = prog.param_names
         out = prog(feeds, params if names is None else {k: params[k] for k in names},
                    copy=False)
-        if prog.backend.name != "numpy":
+        if prog.backend.xp is not np:  # device arrays (NumPy and native hand back NumPy)
             out = {k: prog.backend.to_numpy(v) for k, v in out.items()}
         return out
 
