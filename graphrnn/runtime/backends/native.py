@@ -345,9 +345,12 @@ def build_module(kernels, source: str):
         with open(src, "w") as f:
             f.write(module_source(kernels, source, module))
         compile_flags, link_flags = vector_flags()
+        # -fno-trapping-math: no FP exception flags are read, so a select such as
+        # sigmoid's clamp may run in SIMD lanes (results, NaN and infinities included, are
+        # the same); -ffp-contract=off: no fused multiply-adds NumPy would not do
         cmd = [find_cxx(), "-O2", "-shared", "-fPIC", "-std=c++14", "-fno-math-errno",
-               "-ffp-contract=off", *compile_flags, "-I", python_include(), "-o", out, src,
-               *link_flags]
+               "-fno-trapping-math", "-ffp-contract=off", *compile_flags, "-I",
+               python_include(), "-o", out, src, *link_flags]
         if sys.platform == "darwin":
             cmd[1:1] = ["-undefined", "dynamic_lookup"]
         done = subprocess.run(cmd, capture_output=True, text=True)
