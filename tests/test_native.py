@@ -151,3 +151,28 @@ def test_the_backend_says_what_it_lacks(monkeypatch):
     with pytest.raises(RuntimeError, match="and Python's headers"):
         gr.get_backend("native")
     assert "native" not in gr.available_backends()
+
+
+def test_dense_and_strided_loops_agree_with_nan_and_infinities():
+    """Operands dense along the last axis take the SIMD loop (vector math), strided ones the
+    element loop: the same values to a few ulp, NaN and infinities alike."""
+    k, fn = _kernel()
+    x = np.array([[np.nan, np.inf, -np.inf, -800.0, 0.0, 3.5, 1e-12, 40.0]] * 3)
+    row, full = np.linspace(-1, 1, 8), np.full((3, 8), 0.25)  # every operand dense
+    dense = [np.zeros((3, 8)), np.zeros((3, 8))]
+    fn(x, row, full, *dense)
+    wide = np.zeros((3, 16))
+    wide[:, ::2] = x
+    strided = [np.zeros((3, 16))[:, ::2], np.zeros((3, 16))[:, ::2]]
+    fn(wide[:, ::2], row, np.asarray(0.25), *strided)  # a strided input and a 0-d one
+    want = k.evaluate(np, x, row, full, shape=(3, 8))
+    for got in (dense, strided):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-14, equal_nan=True)
+
+
+def test_the_flags_fall_back_where_the_vector_math_does_not_build(monkeypatch):
+    """Without the vector math library (or SIMD flags) the kernels build with plain flags."""
+    monkeypatch.setattr(native, "_FLAG_SETS", ((["-fno-such-flag-graphrnn"], []), ([], [])))
+    monkeypatch.setattr(native, "_FLAGS", [])
+    assert native.vector_flags() == ([], [])
