@@ -51,14 +51,18 @@ def fuse(code: Code) -> Dict[int, Group]:
 
 
 def _read_outside(code: Code) -> Dict[int, set]:
-    """Per value, the instructions reading it (outputs and role reads count as outside)."""
+    """Per value, the instructions reading it (outputs, and the values of roles that other
+    steps or loops read, count as outside; a role only its own iteration reads lives in
+    the kernel's registers)."""
+    refs = [a for ins in code.instrs() for a in ins.args] + list(code.outputs.values())
+    read_roles = {a[1] for a in refs if a[0] in ("role", "run")}
     readers: Dict[int, set] = {}
     for ins in code.instrs():
         for a in ins.args:
             if a[0] == "v":
                 readers.setdefault(a[1], set()).add(ins.id)
-        if ins.role is not None or ins.provides:
-            readers.setdefault(ins.id, set()).add(-1)  # a role slot others may read
+        if ins.role in read_roles or ins.provides:
+            readers.setdefault(ins.id, set()).add(-1)  # a role slot others read
     for a in code.outputs.values():
         if a[0] == "v":
             readers.setdefault(a[1], set()).add(-1)
