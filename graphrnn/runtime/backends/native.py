@@ -207,6 +207,16 @@ static void grnn_loop(int nd, const Py_ssize_t *shape, Py_ssize_t (*st)[GRNN_MAX
     }
 }
 
+/* Elements a chunk of the SIMD loop covers when some input is constant along the last axis. */
+#define GRNN_CHUNK 256
+
+/* ``chunk`` filled with ``value`` (its first ``m`` entries); returns it. */
+template <class T>
+static const T *grnn_fill(T *chunk, T value, Py_ssize_t m) {
+    for (Py_ssize_t i = 0; i < m; ++i) chunk[i] = value;
+    return chunk;
+}
+
 static Py_ssize_t grnn_count(int nd, const Py_ssize_t *shape) {
     Py_ssize_t total = 1;
     for (int d = 0; d < nd; ++d) total *= shape[d];
@@ -228,6 +238,19 @@ def _wrapper(kernel) -> str:
             for i, c in enumerate(ctypes)]
     dense = [f"(({'const ' if i < n_in else ''}{c} *)q[{i}])[i]" for i, c in enumerate(ctypes)]
     unit = " && ".join(f"s[{i}] == (Py_ssize_t)sizeof({c})" for i, c in enumerate(ctypes))
+    # inputs read at stride 0 along the last axis (a (B, 1) mask, a 0-d value) come from a
+    # chunk filled with their value, so the SIMD loop still reads every operand densely
+    spread = " && ".join(
+        [f"(s[{i}] == (Py_ssize_t)sizeof({c}) || s[{i}] == 0)" for i, c in enumerate(ctypes[:n_in])]
+        + [f"s[{i}] == (Py_ssize_t)sizeof({c})" for i, c in enumerate(ctypes) if i >= n_in])
+    chunks = "".join(f"            alignas(64) {c} c{i}[GRNN_CHUNK];\n"
+                     for i, c in enumerate(ctypes[:n_in]))
+    pointers = "".join(
+        f"                const {c} *p{i} = s[{i}] ? ({c} *)q[{i}] + i0 : "
+        f"grnn_fill(c{i}, *(const {c} *)q[{i}], m);\n" for i, c in enumerate(ctypes[:n_in]))
+    pointers += "".join(f"                {c} *p{i} = ({c} *)q[{i}] + i0;\n"
+                        for i, c in enumerate(ctypes) if i >= n_in)
+    chunked = [f"p{i}[i]" for i in range(n)]
     kinds = "".join(_TYPES[d][1] for d in dtypes)
     return f"""
 static PyObject *{name}_py(PyObject *, PyObject *const *args, Py_ssize_t nargs) {{
@@ -246,6 +269,13 @@ static PyObject *{name}_py(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
 #pragma omp simd
             for (Py_ssize_t i = 0; i < n; ++i)
                 {name}_body({', '.join(dense)});
+        }} else if ({spread}) {{  // some inputs constant along it: SIMD lanes by chunks
+{chunks}            for (Py_ssize_t i0 = 0; i0 < n; i0 += GRNN_CHUNK) {{
+                const Py_ssize_t m = n - i0 < GRNN_CHUNK ? n - i0 : GRNN_CHUNK;
+{pointers}#pragma omp simd
+                for (Py_ssize_t i = 0; i < m; ++i)
+                    {name}_body({', '.join(chunked)});
+            }}
         }} else {{
             for (Py_ssize_t i = 0; i < n; ++i)
                 {name}_body({', '.join(args)});
