@@ -71,7 +71,7 @@ class _Builder:
             return out
         return [cls[n] for n in canonical_order(nodes, same_step, tau)]
 
-    def view_of_roles(self, c, i, a, delta, lo, hi, provide) -> bool:
+    def view_of_roles(self, c, i, a, delta, lo, hi) -> bool:
         """True when argument ``i`` of class ``c`` is, at every step of this loop, the view
         ``a`` (a slice of another loop's value, such as one gate of the activations) of
         values that loop stores: this loop recomputes the view from them instead of the
@@ -145,10 +145,7 @@ class _Builder:
         """Straight nodes as late as their users allow (short lives); views of a step that
         only loops read are recomputed there (``inlined``)."""
         graph, cls = self.graph, self.info.cls
-        users: Dict[Node, List[Node]] = {n: [] for n in graph.nodes}
-        for n in graph.nodes:
-            for a in dict.fromkeys(n.args):
-                users[a].append(n)
+        users = graph.users()
         last_seg = max(self.loops) + 1
         place: Dict[Node, int] = {}
         inlined = set()
@@ -246,8 +243,7 @@ class _Builder:
                 if inst[cls[a]].get(step - delta) is not inst[c][step].args[i]:
                     raise RollError("a loop body reads different views in different steps")
             return view(a, delta)
-        if self.loop_seg(a) not in (None, s) and self.view_of_roles(c, i, a, delta, lo, hi,
-                                                                    provide):
+        if self.loop_seg(a) not in (None, s) and self.view_of_roles(c, i, a, delta, lo, hi):
             return view(a, delta)
         role = self.role_of.get(cls[a])
         if role is None:

@@ -83,10 +83,7 @@ def time_coordinates(graph: Graph, record: Optional[dict] = None) -> Dict[Node, 
     meta = _Meta(record)
     _named_step_value = meta.named
     nodes = graph.nodes
-    users: Dict[Node, List[Node]] = {n: [] for n in nodes}
-    for n in nodes:
-        for a in dict.fromkeys(n.args):
-            users[a].append(n)
+    users = graph.users()
     outputs = set(graph.outputs.values())
     # invariants: computed from parameters and constants only (no input, no step's value)
     data = set()

@@ -317,6 +317,14 @@ class Graph:
         """Position of each node in the topological order."""
         return {n: i for i, n in enumerate(self.nodes)}
 
+    def users(self) -> Dict[Node, List[Node]]:
+        """The nodes reading each node, each once, in topological order."""
+        out: Dict[Node, List[Node]] = {n: [] for n in self.nodes}
+        for n in self.nodes:
+            for a in dict.fromkeys(n.args):
+                out[a].append(n)
+        return out
+
     def op_counts(self) -> Dict[str, int]:
         """How many nodes of each op the graph holds."""
         counts: Dict[str, int] = {}

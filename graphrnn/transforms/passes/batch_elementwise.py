@@ -48,7 +48,7 @@ def expose_factors(graph: Graph):
     ``a * b`` reads forward values only, so it can be batched over time.  Only where
     ``r * a`` has no other user; ``(graph, products regrouped)``."""
     steps = {n: meta_of(n)["step"] for n in graph.nodes}
-    later, users = _latest_step(graph, steps), _users(graph)
+    later, users = _latest_step(graph, steps), graph.users()
     mul = O.mul
     needs: Dict[Node, list] = {}
     build: Dict[Node, object] = {}
@@ -80,7 +80,7 @@ def _batch(graph: Graph):
     pos = graph.ids()
     groups = [g for g in (_independent(graph, pos, g, steps) for g in groups) if g]
     groups.sort(key=lambda g: min(pos[m] for m in g))
-    stored = _stored(graph, steps, _latest_step(graph, steps), _users(graph))
+    stored = _stored(graph, steps, _latest_step(graph, steps), graph.users())
     banned: Set[int] = set()
     while True:
         chosen = {gi: groups[gi] for gi in _choose(groups, steps, stored, banned)}
@@ -220,15 +220,6 @@ def _stored(graph: Graph, steps, later, users) -> Dict[Node, str]:
         u in late or (u.op.join is not None and steps[u] is None) for u in users[n])}
     out.update((n, _RECOMPUTED) for n in
                dependents_of(graph, [n for n in graph.nodes if n.op is O.recompute]))
-    return out
-
-
-def _users(graph: Graph) -> Dict[Node, List[Node]]:
-    """The nodes that read each node (each once)."""
-    out: Dict[Node, List[Node]] = {n: [] for n in graph.nodes}
-    for n in graph.nodes:
-        for a in set(n.args):
-            out[a].append(n)
     return out
 
 
