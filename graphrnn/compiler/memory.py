@@ -152,8 +152,8 @@ def _assign(code: Code, plan: Plan, kinds, users, outputs, loops, groups) -> Non
         elif kinds[ins.id] == "view":
             a = ins.args[0]
             root[ins.id] = root[a[1]] if a[0] == "v" else ("role", a[1])
-        elif ins.role is not None and plan.storage[ins.role].kind not in ("local", "alias") \
-                and (kinds[ins.id] == "out" or fused.get(ins.id) == "out"):
+        elif ins.role is not None and plan.storage[ins.role].owns_buffer and (
+                kinds[ins.id] == "out" or fused.get(ins.id) == "out"):
             root[ins.id] = ("role", ins.role)
         elif _provides_in_place(ins, kinds, plan):
             root[ins.id] = ("role", ins.provides[0][0])
@@ -163,8 +163,8 @@ def _assign(code: Code, plan: Plan, kinds, users, outputs, loops, groups) -> Non
     last: Dict[object, int] = {}
 
     def use(r, at):
-        if isinstance(r, tuple) and r[0] == "role" and plan.storage[r[1]].kind == "alias":  # its slots are the base's
-            r = ("role", plan.storage[r[1]].of)
+        if isinstance(r, tuple) and r[0] == "role" and plan.storage[r[1]].kind == "alias":
+            r = ("role", plan.storage[r[1]].of)  # an alias's slots are its viewed role's
         last[r] = max(last.get(r, -1), at)
 
     for ins in code.instrs():
@@ -209,7 +209,7 @@ def _assign(code: Code, plan: Plan, kinds, users, outputs, loops, groups) -> Non
         if key not in owner:
             st, role = plan.storage[r], code.roles[r] if code.roles[r].id == r else None
             role = role or next(x for x in code.roles if x.id == r)
-            if st.kind not in ("local", "alias"):
+            if st.owns_buffer:
                 owner[key] = st.buffer = alloc((st.size,) + tuple(role.shape), role.dtype)
 
     def walk(ins: Instr):
@@ -258,8 +258,8 @@ def _assign(code: Code, plan: Plan, kinds, users, outputs, loops, groups) -> Non
                 owner[r] = alloc(ins.shape, ins.node.dtype)
                 plan.out[ins.id] = ("buf", owner[r])
         copies = [(r, s) for r, s in ins.provides if not _provides_in_place(ins, kinds, plan)]
-        if ins.role is not None and plan.storage[ins.role].kind not in ("local", "alias") \
-                and root[ins.id] != ("role", ins.role):
+        if ins.role is not None and plan.storage[ins.role].owns_buffer and \
+                root[ins.id] != ("role", ins.role):
             copies.append((ins.role, ins.step))  # a view or a kernel's result: copied in
         if copies:
             plan.copies[ins.id] = copies

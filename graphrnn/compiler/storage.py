@@ -37,6 +37,12 @@ class Storage:
     def __init__(self, kind, size=None, base=None, of=None):
         self.kind, self.size, self.base, self.buffer, self.of = kind, size, base, None, of
 
+    @property
+    def owns_buffer(self) -> bool:
+        """True for a ring or a stack: slots of a buffer of its own (a local value lives in
+        the pool's buffers, an alias in its viewed role's slots)."""
+        return self.kind in ("ring", "stack")
+
     def slot(self, step):
         """The slot of ``step`` as an expression (ring: taken modulo at run time)."""
         if self.kind == "stack":
