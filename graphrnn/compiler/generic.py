@@ -22,7 +22,7 @@ import numpy as np
 
 from ..runtime.anomaly import anomaly_enabled, detect_anomaly
 from ..runtime.backends import Backend, get_backend
-from ..runtime.binding import BindCache, bind_values, fingerprint
+from ..runtime.binding import BindCache, bind_values
 from ..runtime.evaluate import check_outputs
 from ..core.ir import Graph, gc_paused
 from ..core.shapes import ShapeError
@@ -84,7 +84,8 @@ class GenericProgram:
         self.cuda_graph = cuda_graph
         self._specialized: "OrderedDict[tuple, Program]" = OrderedDict()
         self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
-        self._bound = BindCache()  # calls checked before, by their values' shapes and dtypes
+        # calls checked before, by their values' names, shapes and dtypes
+        self._bound = BindCache(self.backend.xp.ndarray)
         self._lock = threading.Lock()  # guards the programs for single lengths
         self.why_not, self._sampled = None, None
         with gc_paused():
@@ -182,12 +183,10 @@ class GenericProgram:
         return outs
 
     def _call(self, inputs, params, dims, copy):
-        fp = fingerprint(inputs, params, dims, self.backend.xp.ndarray)
-        hit = self._bound.get(fp)
+        fp, hit = self._bound.find(inputs, params, dims)
         if hit is not None:  # checked before: the same names, shapes and dtypes
             sampled, env, key = hit
-            values = {**(inputs or {}), **(params or {})}
-            return self._run(sampled, values, env, copy, key)
+            return self._run(sampled, BindCache.values(inputs, params), env, copy, key)
         lengths = self._lengths(inputs, dims)
         missing = [n for n in self.names if n not in lengths]
         sampled = self._for(lengths)

@@ -7,7 +7,7 @@ from typing import Dict, List, Mapping, Optional
 
 from ..runtime.anomaly import anomaly_enabled
 from ..runtime.backends import Backend, get_backend
-from ..runtime.binding import BindCache, bind_values, fingerprint
+from ..runtime.binding import BindCache, bind_values
 from ..runtime.evaluate import check_outputs
 from ..core.ir import Graph, gc_paused
 from ..transforms.passes import optimize
@@ -112,7 +112,8 @@ class Program:
             self.report.loops = calls_per_step(self.source)
         self._names = list(self.graph.outputs)
         self._local = ThreadPlans(self.plan_cache)  # plans and captures per thread
-        self._bound = BindCache()  # calls checked before, by their values' shapes and dtypes
+        # calls checked before, by their values' names, shapes and dtypes
+        self._bound = BindCache(self.backend.xp.ndarray)
         if not keep_graph:  # long unrollings: keep only what calls need
             self.graph = Signature(self.graph)
             self._written = None
@@ -134,11 +135,10 @@ class Program:
         """Run the program; inputs and parameters are checked like :func:`graphrnn.runtime.evaluate`."""
         # checked against the graph as written: passes may drop leaves (a weight that only
         # multiplies a zero initial state), but the call signature stays the same
-        fp = fingerprint(inputs, params, dims, self.backend.xp.ndarray)
-        hit = self._bound.get(fp)
+        fp, hit = self._bound.find(inputs, params, dims)
         if hit is not None:  # checked before: the same names, shapes and dtypes
             env, key = hit
-            values = {**(inputs or {}), **(params or {})}
+            values = BindCache.values(inputs, params)
         else:
             values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
             key = plan_key(env)

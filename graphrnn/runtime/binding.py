@@ -105,11 +105,19 @@ class BindCache:
     (same names, shapes and dtypes) takes its sizes without checking again.  Bounded; a
     dict, so threads may share it."""
 
-    def __init__(self, size: int = 32):
-        self.size, self.entries = size, {}
+    def __init__(self, array_type, size: int = 32):
+        self.array_type, self.size, self.entries = array_type, size, {}
 
-    def get(self, key):
-        return None if key is None else self.entries.get(key)
+    def find(self, inputs, params, dims):
+        """``(fingerprint, entry)`` of a call: the entry put for an earlier call like it, or
+        None (check this one, then :meth:`put` its entry under the fingerprint)."""
+        key = fingerprint(inputs, params, dims, self.array_type)
+        return key, (None if key is None else self.entries.get(key))
+
+    @staticmethod
+    def values(inputs, params) -> dict:
+        """The arrays of a call found checked: inputs and parameters by name."""
+        return {**(inputs or {}), **(params or {})}
 
     def put(self, key, entry) -> None:
         if key is None:
