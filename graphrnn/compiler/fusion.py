@@ -212,6 +212,8 @@ class FusedKernel:
                                     for k, o in enumerate(self.outputs))
         self.input_dtypes = [a.dtype for a in self.inputs]
         self.output_dtypes = [o.dtype for o in self.outputs]
+        #: the C++ type of each argument, inputs then outputs (what host loops cast to)
+        self.c_types = [C_TYPES[d.name][1] for d in self.input_dtypes + self.output_dtypes]
 
     def __repr__(self):
         return (f"<FusedKernel {self.name}: {self._members} ops, {len(self.input_dtypes)} "

@@ -39,11 +39,6 @@ _MODULES = {}  # source hash -> loaded module
 _LOCK = threading.Lock()
 _FOLDER: List[str] = []  # the process's build folder, made on first use
 
-#: NumPy dtype name -> (C++ type, buffer-format class: f float, b bool, i signed, u unsigned)
-_TYPES = {"float32": ("float", "f"), "float64": ("double", "f"), "bool": ("bool", "b"),
-          "int32": ("int", "i"), "int64": ("long long", "i"), "int8": ("signed char", "i"),
-          "uint8": ("unsigned char", "u")}
-
 #: Elements from which a kernel call releases the GIL while it loops.
 NOGIL_ELEMENTS = 1 << 15
 
@@ -228,12 +223,9 @@ static Py_ssize_t grnn_count(int nd, const Py_ssize_t *shape) {
 def _wrapper(kernel) -> str:
     """The METH_FASTCALL function ``{name}_py`` running ``{name}_body`` over its arrays."""
     name = kernel.name
-    dtypes = [np.dtype(d).name for d in list(kernel.input_dtypes) + list(kernel.output_dtypes)]
-    for d in dtypes:
-        if d not in _TYPES:
-            raise TypeError(f"the native backend has no C++ type for dtype {d} ({name})")
+    dtypes = [np.dtype(d) for d in list(kernel.input_dtypes) + list(kernel.output_dtypes)]
     n_in, n = len(kernel.input_dtypes), len(dtypes)
-    ctypes = [_TYPES[d][0] for d in dtypes]
+    ctypes = kernel.c_types  # the compiler's C++ type of each argument
     args = [f"*({'const ' if i < n_in else ''}{c} *)(q[{i}] + i * s[{i}])"
             for i, c in enumerate(ctypes)]
     dense = [f"(({'const ' if i < n_in else ''}{c} *)q[{i}])[i]" for i, c in enumerate(ctypes)]
@@ -251,7 +243,7 @@ def _wrapper(kernel) -> str:
     pointers += "".join(f"                {c} *p{i} = ({c} *)q[{i}] + i0;\n"
                         for i, c in enumerate(ctypes) if i >= n_in)
     chunked = [f"p{i}[i]" for i in range(n)]
-    kinds = "".join(_TYPES[d][1] for d in dtypes)
+    kinds = "".join(d.kind for d in dtypes)  # buffer-format class: f, b, i or u
     return f"""
 static PyObject *{name}_py(PyObject *, PyObject *const *args, Py_ssize_t nargs) {{
     enum {{ NI = {n_in}, N = {n} }};
