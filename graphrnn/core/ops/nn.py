@@ -80,13 +80,16 @@ def _take_rule(table, idx):
 
 
 def _take_kernel(xp, table, idx):
-    """``table[idx]``, every id checked: NumPy checks the upper bound as it gathers, so only
-    negative ids (which would count from the end) are looked for first; other array
-    modules (which wrap or clip) are checked both ways."""
+    """``table[idx]``, every id checked: NumPy checks the upper bound as it gathers
+    (``ndarray.take``), so only negative ids (which would count from the end) are looked
+    for first (one id, as generation feeds, read as a Python int); other array modules
+    (which wrap or clip) are checked both ways."""
     if xp is np:
-        if not idx.size or idx.dtype.kind == "u" or np.minimum.reduce(idx, axis=None) >= 0:
+        size = idx.size
+        if idx.dtype.kind == "u" or (idx.item() >= 0 if size == 1 else
+                                     not size or np.minimum.reduce(idx, axis=None) >= 0):
             try:
-                return table[idx]
+                return table.take(idx, 0)
             except IndexError:
                 pass
     elif not idx.size or (int(idx.min()) >= 0 and int(idx.max()) < table.shape[0]):
