@@ -33,6 +33,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "abcdabcdabcd" in printed and "stepped cdabcd" in printed  # generate, a stepper
     assert "[ 1.  3.  6.  9. 12.]" in printed and "[('y', 1)]" in printed
+    assert "[0.0, 6.0, 24.0]" in printed  # a bound call reads its arrays in place
     # one model protocol: the outputs and carried states, generation, fit without inputs
     for line in ("Elman ['h_n', 'output'] {'h': (1, 3, 4)}",
                  "Jordan ['h_n', 'output', 'y_n'] {'y': (1, 3, 2)}",

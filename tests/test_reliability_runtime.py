@@ -108,6 +108,62 @@ def test_a_copy_false_result_fed_back_as_input_is_read_before_it_is_overwritten(
     np.testing.assert_array_equal(p2({"x": view})["b"], view + 1.0)  # another program: fine
 
 
+# ------------------------------------------------------------------ bound calls
+def test_a_bound_call_reads_its_arrays_in_place_and_equals_a_call():
+    model, program = _lstm_program()
+    params = model.state_dict()
+    rng = np.random.default_rng(0)
+    for T in (program.min_length + 3, 1):  # the generic code; a program of its own length
+        feeds = {"input": rng.normal(size=(T, 2, 3))}
+        bound = program.bind(feeds, params)
+        for _ in range(2):
+            want = program({k: v.copy() for k, v in feeds.items()}, params)
+            got = bound()
+            assert set(got) == set(want)
+            for k in want:
+                np.testing.assert_array_equal(got[k], want[k])
+            feeds["input"][...] = rng.normal(size=feeds["input"].shape)  # read at the call
+        params["weight_hh_l0"] *= 0.5  # parameters too
+        np.testing.assert_array_equal(bound()["output"], program(feeds, params)["output"])
+
+
+def test_bind_refuses_what_it_cannot_read_in_place():
+    model, program = _lstm_program()
+    params = model.state_dict()
+    with pytest.raises(TypeError, match=r"bind: 'input' must be an array .* got list"):
+        program.bind({"input": np.zeros((9, 1, 3)).tolist()}, params)
+    with pytest.raises(InputError, match=r"input 'input': expected dtype f64, got f32"):
+        program.bind({"input": np.zeros((9, 1, 3), np.float32)}, params)
+    x = gr.input("x", ("B", 3), F64)
+    square = gr.compile(gr.Graph({"y": x * x}))
+    out = square({"x": np.ones((2, 3))}, copy=False)["y"]
+    with pytest.raises(ValueError, match=r"bind: 'x' is \(a view of\) a buffer of program"):
+        square.bind({"x": out})
+
+
+def test_a_bound_call_names_a_failing_line_and_checks_under_anomaly_mode():
+    table = gr.param("E", (4, 2), F64)
+    ids = gr.input("i", ("B",), np.int64)
+    program = gr.compile(gr.Graph({"y": gr.take(table, ids) * 2.0}))
+    feeds, params = {"i": np.array([1, 3])}, {"E": np.ones((4, 2))}
+    bound = program.bind(feeds, params)
+    np.testing.assert_array_equal(bound()["y"], np.full((2, 2), 2.0))
+    for bad in (4, -1):
+        feeds["i"][1] = bad
+        with pytest.raises(gr.EvaluationError, match=rf"take.*index {bad} is out of range"):
+            bound()
+    one = {"i": np.array([-1])}  # one id (generation's case) is checked as a Python int
+    with pytest.raises(gr.EvaluationError, match=r"index -1 is out of range for 4 rows"):
+        program.bind(one, params)()
+    r = _log_recurrence()
+    decay = gr.compile(r.unroll(5))
+    bound = decay.bind({"x": np.zeros((5, 4, 1)), "h0": np.full((4, 1), 2.0)})
+    with np.errstate(all="ignore"):
+        assert any(np.isnan(v).any() for v in bound().values())  # off: the NaN comes out
+    with gr.detect_anomaly(), pytest.raises(AnomalyError, match=r"t=2"):
+        bound()
+
+
 # ------------------------------------------------------------------ anomaly mode
 def _log_recurrence():
     """h[t] = h[t-1] - 1 + x[t]; y[t] = log(h[t]): h reaches 0 at step 2 with x = 0."""

@@ -13,13 +13,14 @@ import threading
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from ..runtime.anomaly import anomaly_enabled
 from ..runtime.binding import EvaluationError
 from ..core.ir import compact_intern
 from .dims import Poly, evaluate
 from .render import Rendered
 
 __all__ = ["Function", "assemble", "resolve_shape", "PART_LINES", "PlanCache", "ThreadPlans", "plan_key",
-           "replay", "unalias"]
+           "replay", "unalias", "Bound"]
 
 #: Lines per generated function: Python's compiler needs memory superlinear in a function's
 #: size, so long straight-line programs are split into parts that hand values over in a dict.
@@ -270,3 +271,52 @@ def replay(backend, replays: PlanCache, key, function: Function, plan, values, n
             backend.xp.copyto(staged[k], v)
     launch()
     return outs
+
+
+class Bound:
+    """A call prepared once (``program.bind(inputs, params)``): ``bound()`` runs the program
+    on the arrays it was bound to, read as they are at that moment, and returns the outputs
+    by name as views of the program's buffers (as ``copy=False`` does).
+
+    The checks, the binding of the sizes and the look-up of the plan are done at ``bind``,
+    so a call is the generated function alone: what stepping a model one token at a time
+    wants.  Write new values into the bound arrays in place; an array replaced (a new
+    object, a new shape) needs a new ``bind``.  One thread: the plan is the binding
+    thread's, and a call of the program from that thread with the same sizes writes the
+    same buffers.  Under ``detect_anomaly`` (and for CUDA-graph programs) a call goes the
+    program's checked way."""
+
+    __slots__ = ("_fn", "_args", "_names", "_name", "_checked")
+
+    def __init__(self, function: Optional[Function], plan, values: dict, names: List[str],
+                 name: str, program, inputs, params, dims):
+        """``values``: the checked arrays of ``inputs`` and ``params`` (the very objects:
+        a value converted on the way would not show later writes); ``program(inputs,
+        params, dims, copy=False)`` is the checked call."""
+        bufs, views, shapes, attrs, sizes, owned = plan
+        given = {**(inputs or {}), **(params or {})}
+        for k, v in values.items():
+            if v is not given.get(k, v):
+                raise TypeError(f"bind: {k!r} must be an array of the program's backend with "
+                                f"the declared dtype (it is read in place at every call), got "
+                                f"{type(given[k]).__name__}")
+            base = v.base
+            if id(v if base is None else base) in owned:
+                raise ValueError(f"bind: {k!r} is (a view of) a buffer of program {name!r}, "
+                                 f"which its calls overwrite; bind a copy")
+        self._fn = function
+        self._args = (values, values, bufs, views, shapes, attrs, sizes)
+        self._names, self._name = names, name
+        inputs, params = dict(inputs or {}), dict(params or {})
+        self._checked = lambda: program(inputs, params, dims, copy=False)
+
+    def __call__(self) -> Dict[str, object]:
+        """Run the program once; outputs by name (views valid until the next call)."""
+        if self._fn is None or anomaly_enabled():
+            return self._checked()
+        try:
+            outs = self._fn.fn(*self._args)
+        except Exception as e:
+            raise EvaluationError(f"program {self._name!r}, {self._fn.where(e)}: "
+                                  f"{type(e).__name__}: {e}") from e
+        return dict(zip(self._names, outs))

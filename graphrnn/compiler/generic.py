@@ -32,7 +32,7 @@ from .lower import T_VAR
 from .memory import PlanError
 from .program import Program
 from .rolled import RollError
-from .function import ThreadPlans, plan_key, replay, run
+from .function import Bound, ThreadPlans, plan_key, replay, run
 from .samples import Sampled, compile_sampled, known_leaves
 
 __all__ = ["GenericProgram", "length_symbols"]
@@ -187,6 +187,32 @@ class GenericProgram:
         if hit is not None:  # checked before: the same names, shapes and dtypes
             sampled, env, key = hit
             return self._run(sampled, BindCache.values(inputs, params), env, copy, key)
+        how = self._resolve(fp, inputs, params, dims)
+        if isinstance(how[0], Program):
+            program, inputs, params = how
+            if anomaly_enabled():  # checked by __call__ against the graph built at this length
+                with detect_anomaly(False):
+                    return program(inputs, params, dims, copy)
+            return program(inputs, params, dims, copy)
+        return self._run(*how, copy, plan_key(how[2]))
+
+    def bind(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+             dims: Optional[Mapping[str, int]] = None):
+        """A call prepared once (see :meth:`Program.bind`): by the generic code, or by the
+        program compiled for this length."""
+        how = self._resolve(None, inputs, params, dims)
+        if isinstance(how[0], Program):
+            return how[0].bind(how[1], how[2], dims)
+        sampled, values, env = how
+        compiled = sampled.compiled
+        plan = self._local.plan(plan_key(env), env, compiled)
+        return Bound(None if self.cuda_graph else compiled.function, plan, values,
+                     compiled.names, sampled.graph.name, self, inputs, params, dims)
+
+    def _resolve(self, fp, inputs, params, dims):
+        """How a call runs: ``(sampled, values, env)`` by the generic code (the binding put
+        in the cache under the fingerprint ``fp``), or ``(program, inputs, params)`` by the
+        program compiled for its lengths (the values it does not take left out)."""
         lengths = self._lengths(inputs, dims)
         missing = [n for n in self.names if n not in lengths]
         sampled = self._for(lengths)
@@ -198,9 +224,8 @@ class GenericProgram:
                 raise ShapeError(f"program {sampled.signature.name!r}: no input gives the "
                                  f"length {missing[0]}; pass it with dims={{'{missing[0]}': n}}")
             if self._for(env) is sampled:
-                key = plan_key(env)
-                self._bound.put(fp, (sampled, env, key))
-                return self._run(sampled, values, env, copy, key)
+                self._bound.put(fp, (sampled, env, plan_key(env)))
+                return sampled, values, env
             lengths = {n: env[n] for n in self.names}
         if missing:
             raise ShapeError(f"no input gives the length {missing[0]}; pass it with "
@@ -215,10 +240,7 @@ class GenericProgram:
         if inputs is not None:
             inputs = {k: v for k, v in inputs.items()
                       if k in sig.inputs or k not in (self._known[0] or sig.inputs)}
-        if anomaly_enabled():  # checked by __call__ against the graph built at this length
-            with detect_anomaly(False):
-                return program(inputs, params, dims, copy)
-        return program(inputs, params, dims, copy)
+        return program, inputs, params
 
     def _run(self, sampled: Sampled, values, env, copy, key):
         compiled = sampled.compiled

@@ -19,7 +19,7 @@ from .rolled import RollError, straight
 from .lower import Code, lower
 from .memory import plan_memory
 from .render import render_program
-from .function import ThreadPlans, assemble, make_plan, plan_key, replay, run
+from .function import Bound, ThreadPlans, assemble, make_plan, plan_key, replay, run
 from .schedule import schedule
 
 __all__ = ["Program", "build_code", "Signature"]
@@ -52,7 +52,7 @@ class Compiled:
         self.rendered = render_program(code, self.plan, groups, backend.ufunc_reduce)
         self.kernels: List[FusedKernel] = self.rendered.fused_kernels
         consts = [backend.asarray(c) for c in self.rendered.consts]
-        scope = {"np": backend.xp, "K": self.rendered.kernels, "C": consts,
+        scope = {"np": backend.namespace, "xp": backend.xp, "K": self.rendered.kernels, "C": consts,
                  "E": (backend.make_kernels(self.kernels, kernels_source(self.kernels))
                        if self.kernels else [])}
         self.function = assemble(self.rendered, scope, name)
@@ -148,6 +148,15 @@ class Program:
             check_outputs(outs, self.backend.xp, lambda: self._written,
                           inputs, params, dims, self.backend, f"program {self.graph.name!r}")
         return outs
+
+    def bind(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
+             dims: Optional[Mapping[str, int]] = None) -> Bound:
+        """A call prepared once: ``bound()`` runs on these arrays as they are then (see
+        :class:`~graphrnn.compiler.function.Bound`), checked here, not at each call."""
+        values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
+        plan = self._local.plan(plan_key(env), env, self._compiled)
+        return Bound(None if self.cuda_graph else self._compiled.function, plan, values,
+                     self._names, self.graph.name, self, inputs, params, dims)
 
     def _run(self, values, env, copy, key):
         plan = self._local.plan(key, env, self._compiled)

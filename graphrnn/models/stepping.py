@@ -4,12 +4,14 @@ A stepper drives the model's one-step program (the program a call of one step ru
 the initial states fed) and keeps the carried states in arrays of its own: each step
 copies the ``<s>_n`` outputs into them, and they are the next step's ``<s>0``.  The
 parameters are gathered once (the live arrays: updates in place show), the input is
-checked with a few comparisons, and the program returns views of its buffers
-(``copy=False``), so a step costs little beyond the program itself.
+checked with a few comparisons, and the program's call is bound to the stepper's arrays
+once (``program.bind``: checks, sizes and plan looked up then, not per step) and returns
+views of its buffers, so a step costs little beyond the program itself.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -80,6 +82,14 @@ class Stepper:
         self._params = params if names is None else {k: params[k] for k in names}
         self._run_params = None
         self._seen = self.module.registrations
+        self._bound, self._thread = None, None  # bound at the next step
+
+    def _bind(self):
+        """The step program's call bound to the stepper's arrays (checked once), for this
+        thread (plans, and so the buffers a bound call writes, are per thread)."""
+        self._bound = self._step_program.bind(self._feeds, self._params)
+        self._thread = threading.get_ident()
+        return self._bound
 
     def reset(self, hx=None) -> None:
         """States back to those the stepper started from (zeros, the ``hx`` it was made
@@ -132,7 +142,10 @@ class Stepper:
                 check_tokens(a, self.vocab, f"{self.owner}.step")  # raises, naming the id
         else:
             np.copyto(self._x0, a, casting="same_kind")
-        out = self._step_program(self._feeds, self._params, copy=False)
+        bound = self._bound
+        if bound is None or self._thread != threading.get_ident():
+            bound = self._bind()
+        out = bound()
         copyto = self._xp.copyto
         for buf, name in self._pairs:
             copyto(buf, out[name])
