@@ -20,6 +20,7 @@ from .checks import check_size, check_tokens, lengths_mask
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import GRU, LSTM, RNN, RNNBase
+from .sampling import sample_next
 
 __all__ = ["Readout", "LanguageModel"]
 
@@ -151,8 +152,6 @@ class LanguageModel(Module):
                    temperature: float = 1.0, top_k: Optional[int] = None) -> np.ndarray:
         """The next tokens ``(B,)`` drawn from the last step's logits ``output`` ``(B, vocab)``
         (:func:`~graphrnn.models.sampling.sample_next`)."""
-        from .sampling import sample_next
-
         return np.array([sample_next(row, temperature, top_k, rng) for row in output],
                         dtype=np.int64)
 

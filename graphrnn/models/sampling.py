@@ -11,6 +11,7 @@ import numpy as np
 __all__ = ["sample_next", "check_sampling"]
 
 _INF = math.inf
+_max, _sum, _cumsum = np.maximum.reduce, np.add.reduce, np.add.accumulate
 
 
 def check_sampling(temperature: float, top_k: Optional[int] = None,
@@ -39,7 +40,9 @@ def sample_next(logits: np.ndarray, temperature: float = 1.0, top_k: Optional[in
             and (top_k is None or type(top_k) is int and top_k >= 1)):
         check_sampling(temperature, top_k)  # raises, or passes other number types
     logits = np.asarray(logits, dtype=np.float64).reshape(-1)
-    top = logits.max() if logits.size else np.nan  # NaN when any is NaN
+    # (the ufuncs' reduce and accumulate: what max, sum and cumsum call, without their
+    # Python wrappers)
+    top = _max(logits) if logits.size else np.nan  # NaN when any is NaN
     if not -_INF < top < _INF:  # empty, NaN or +inf, or all -inf
         bad = np.isnan(logits) | np.isposinf(logits)
         raise ValueError(f"sample_next: logits must be non-empty, free of NaN and +inf, and "
@@ -55,11 +58,11 @@ def sample_next(logits: np.ndarray, temperature: float = 1.0, top_k: Optional[in
     # keeps the order, and top-k keeps the largest
     p = np.subtract(z, top / temperature, out=z)
     np.exp(p, out=p)
-    total = p.sum()
+    total = _sum(p)
     p /= total
     rng = rng if rng is not None else np.random.default_rng()
     if type(rng) is not np.random.Generator or not 0 < total < _INF:
         return int(rng.choice(p.size, p=p))  # (which refuses probabilities that are NaN)
-    cdf = p.cumsum()  # what Generator.choice(n, p=p) draws, step by step
+    cdf = _cumsum(p)  # what Generator.choice(n, p=p) draws, step by step
     cdf /= cdf[-1]
     return int(cdf.searchsorted(rng.random(), side="right"))
