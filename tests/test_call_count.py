@@ -128,7 +128,7 @@ def test_census_counts_calls_in_loop_bodies_only():
     does not; a range ending in ``-1`` is a backward loop."""
     source = ("def program(I):\n    a = np.add(x, y, out=b)\n"
               "    for t in range(2, T + 1):\n        v = np.tanh(a[t], out=c); E[0](v, w)\n"
-              "        u = K[1](np, v)\n    z = np.exp(a)\n"
+              "        u = K[1](xp, v)\n    z = np.exp(a)\n"
               "    for t in range(T - 1, 0, -1):\n        np.multiply(a, b, out=c)\n"
               "    return z\n")
     loops = calls_per_step(source)

@@ -198,7 +198,7 @@ class _Writer(OpText):
 
     def kernel(self, ins: Instr, v, args, uses) -> None:
         self.r.kernels.append(ins.node.op.kernel)
-        call = f"K[{len(self.r.kernels) - 1}](np, {', '.join(args)}, **AT[{len(self.r.attrs)}]"
+        call = f"K[{len(self.r.kernels) - 1}](xp, {', '.join(args)}, **AT[{len(self.r.attrs)}]"
         if ins.node.op.wants_shape:
             call += f", shape={self.shape(ins.shape)}"
         self.r.attrs.append(dict(ins.attrs))

@@ -19,6 +19,13 @@ class Backend:
 
     def __init__(self, name, xp, to_numpy):
         self.name, self.xp, self._to_numpy = name, xp, to_numpy
+        self._namespace = None
+
+    @property
+    def namespace(self):
+        """What generated code calls ``np``: the array module, or one with some functions
+        the backend's own (the native backend's matmul); kernels still get ``xp``."""
+        return self.xp
 
     def make_kernels(self, kernels, source: str = ""):
         """Callables for fused kernels (only for backends that fuse); ``source`` is the

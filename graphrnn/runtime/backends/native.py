@@ -32,7 +32,7 @@ import numpy as np
 from .base import Backend
 
 __all__ = ["NativeBackend", "load", "find_cxx", "python_include", "missing", "build_module",
-           "module_source", "vector_flags"]
+           "compile_module", "module_source", "vector_flags"]
 
 _BACKEND = None
 _MODULES = {}  # source hash -> loaded module
@@ -351,12 +351,25 @@ def build_module(kernels, source: str):
     once per source in this process and imported."""
     if not source:
         raise ValueError("the native backend needs the kernels' C++ source")
+    names = ",".join(k.name for k in kernels)
+    # -ffp-contract=off: no fused multiply-adds NumPy's ufuncs would not do
+    return compile_module(lambda module: module_source(kernels, source, module), "grnn_native",
+                          names + "\0" + source, ["-ffp-contract=off"])
+
+
+def compile_module(text_of, stem: str, key: str, flags=()):
+    """The extension module whose C++ text ``text_of(module_name)`` gives, compiled once per
+    ``key`` in this process (``stem`` and a digest of ``key`` name it) and imported.
+
+    Flags: ``-O2``, the SIMD flags :func:`vector_flags` found, ``-fno-math-errno`` and
+    ``-fno-trapping-math`` (no FP exception flags are read, so a select such as sigmoid's
+    clamp may run in SIMD lanes; results, NaN and infinities included, are the same), then
+    ``flags``."""
     lacking = missing()
     if lacking:
         raise RuntimeError(f"the native backend needs {lacking}")
-    names = ",".join(k.name for k in kernels)
-    digest = hashlib.sha256((names + "\0" + source).encode()).hexdigest()[:20]
-    module = f"grnn_native_{digest}"
+    digest = hashlib.sha256((stem + "\0" + key + "\0" + " ".join(flags)).encode()).hexdigest()[:20]
+    module = f"{stem}_{digest}"
     with _LOCK:
         found = _MODULES.get(digest)
         if found is not None:
@@ -365,19 +378,16 @@ def build_module(kernels, source: str):
         src = os.path.join(folder, module + ".cpp")
         out = os.path.join(folder, module + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
         with open(src, "w") as f:
-            f.write(module_source(kernels, source, module))
+            f.write(text_of(module))
         compile_flags, link_flags = vector_flags()
-        # -fno-trapping-math: no FP exception flags are read, so a select such as
-        # sigmoid's clamp may run in SIMD lanes (results, NaN and infinities included, are
-        # the same); -ffp-contract=off: no fused multiply-adds NumPy would not do
         cmd = [find_cxx(), "-O2", "-shared", "-fPIC", "-std=c++14", "-fno-math-errno",
-               "-fno-trapping-math", "-ffp-contract=off", *compile_flags, "-I",
-               python_include(), "-o", out, src, *link_flags]
+               "-fno-trapping-math", *flags, *compile_flags, "-I", python_include(), "-o", out,
+               src, *link_flags]
         if sys.platform == "darwin":
             cmd[1:1] = ["-undefined", "dynamic_lookup"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"{os.path.basename(cmd[0])} failed on the native kernels "
+            raise RuntimeError(f"{os.path.basename(cmd[0])} failed on the native module "
                                f"({src}):\n{done.stderr[-4000:]}")
         loader = importlib.machinery.ExtensionFileLoader(module, out)
         spec = importlib.util.spec_from_file_location(module, out, loader=loader)
@@ -401,6 +411,17 @@ class NativeBackend(Backend):
         order, each called ``f(*inputs, *outputs)``."""
         module = build_module(kernels, source)
         return [getattr(module, k.name) for k in kernels]
+
+    @property
+    def namespace(self):
+        """NumPy with the native ``matmul`` for products of few rows
+        (:mod:`.native_matmul`), built on first use."""
+        if self._namespace is None:
+            from .native_matmul import namespace
+            self._namespace = namespace(
+                lambda text_of, stem: compile_module(text_of, stem, text_of(stem),
+                                                     ["-O3", "-ffp-contract=fast"]))
+        return self._namespace
 
 
 def load() -> Backend:
