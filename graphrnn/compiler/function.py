@@ -219,6 +219,10 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
             _, table, index, shape = desc
             base = bufs[index] if table == "BUF" else views[index]
             views.append(base.reshape(resolve_shape(shape, env)))
+        elif kind == "expr":  # a view of a planned array, as its line would make it
+            _, table, index, text = desc
+            base = bufs[index] if table == "BUF" else views[index]
+            views.append(eval(text, {"np": xp, "SH": shapes, **env}, {"x": base}))
         elif kind == "at":  # one step's slot of a stack, or of a ring of ``ring`` slots
             _, b, slot, ring = desc
             k = evaluate(slot, env)

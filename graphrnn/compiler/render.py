@@ -53,6 +53,9 @@ class _Writer(OpText):
         self.role_instr = {r.id: r.instr for r in code.roles}
         self.indent = 1
         self.slot_views: Dict[tuple, str] = {}
+        #: values of straight code that are a planned buffer or view (``BUF[2]``, ``V[5]``)
+        #: for the whole call: views of them are made with the plan
+        self.fixed: Dict[int, str] = {}
         self.kernel_ids: Dict[tuple, int] = {}
         self._box_sizes: Dict[int, int] = {}
 
@@ -183,8 +186,17 @@ class _Writer(OpText):
             self.emit(f"{v} = C[{len(self.r.consts) - 1}]", ins)
         elif source == "fill":
             self.emit(f"{v} = BUF[{self.plan.out[ins.id][1]}]", ins)
+            if self.indent == 1:
+                self.fixed[ins.id] = f"BUF[{self.plan.out[ins.id][1]}]"
         elif ins.op.view is not None or run_view(ins):
-            self.emit(f"{v} = {self.view_expr(ins, args)}", ins, uses)
+            base = self.fixed.get(uses[0]) if len(ins.args) == 1 and uses else None
+            if base is not None and self.indent == 1:  # a view of a planned array: planned
+                table, index = base[:-1].split("[")
+                planned = self.view(("expr", table, int(index), self.view_expr(ins, ["x"])))
+                self.fixed[ins.id] = planned
+                self.emit(f"{v} = {planned}", ins, uses)
+            else:
+                self.emit(f"{v} = {self.view_expr(ins, args)}", ins, uses)
         elif ins.id not in self.plan.out:  # a generic kernel: allocates its result
             self.kernel(ins, v, args, uses)
         else:
@@ -192,9 +204,24 @@ class _Writer(OpText):
             if out.startswith("BUF[") and out.count("[") > 1:  # a role slot in a loop body
                 self.emit(f"{v} = {out}", ins)
                 out = v
-            self.emit(self.op_text(ins, v, args, out), ins, uses)
+            text = self.op_text(ins, v, args, out)
+            self.emit(text, ins, uses)
+            self._note_fixed(ins.id, v, out, text)
         for role, step in self.plan.copies.get(ins.id, ()):
             self.emit(f"np.copyto({self.role_slot(role, step)}, {v})", ins, [ins.id])
+
+    def _note_fixed(self, vid: int, v: str, out: str, text: str) -> None:
+        """Remember ``v`` as the planned array ``out`` when the line ``text`` (straight code)
+        certainly leaves it so: ``v = out; ...``, ``...; v = out`` or ``v = np.f(..., out=out)``
+        (a ufunc returns its ``out``)."""
+        if self.indent != 1 or not (out.startswith(("BUF[", "V[")) and out.count("[") == 1):
+            return
+        head = f"{v} = {out}"
+        code = text.split("  #")[0]
+        if (code == head or code.startswith(head + ";") or code.endswith("; " + head)
+                or (code.startswith(f"{v} = np.") and code.endswith(f"out={out})")
+                    and ";" not in code)):
+            self.fixed[vid] = out
 
     def kernel(self, ins: Instr, v, args, uses) -> None:
         self.r.kernels.append(ins.node.op.kernel)
@@ -225,7 +252,9 @@ class _Writer(OpText):
         outs = []
         for o in kernel.outputs:
             ins = by_node[o]
-            outs.append(f"v{ins.id} = {self.out_of(ins)}")
+            out = self.out_of(ins)
+            outs.append(f"v{ins.id} = {out}")
+            self._note_fixed(ins.id, f"v{ins.id}", out, outs[-1])
         call = ", ".join([self.arg(ref_of[n]) for n in kernel.inputs]
                          + [f"v{by_node[o].id}" for o in kernel.outputs])
         uses = [r[1] for r in ref_of.values() if r[0] == "v" and r[1] not in group.members]
