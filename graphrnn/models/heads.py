@@ -152,8 +152,10 @@ class LanguageModel(Module):
                    temperature: float = 1.0, top_k: Optional[int] = None) -> np.ndarray:
         """The next tokens ``(B,)`` drawn from the last step's logits ``output`` ``(B, vocab)``
         (:func:`~graphrnn.models.sampling.sample_next`)."""
-        return np.array([sample_next(row, temperature, top_k, rng) for row in output],
-                        dtype=np.int64)
+        tokens = np.empty(len(output), np.int64)
+        for i in range(len(output)):  # (indexing rows: iterating a 2-D array costs more)
+            tokens[i] = sample_next(output[i], temperature, top_k, rng)
+        return tokens
 
     def build(self, tokens: Node, init=None, mask: bool = False) -> Dict[str, Node]:
         """Logits and final states for integer ``tokens`` ``(T, B)``."""
