@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import graphrnn as gr
 from graphrnn.models import LanguageModel
 from graphrnn.runtime.backends import native
-from graphrnn.runtime.backends.native_matmul import ROWS, WORK
+from graphrnn.runtime.backends.native_matmul import SMALL_ROWS, WORK
 
 MISSING = native.missing()
 pytestmark = pytest.mark.skipif(MISSING is not None,
@@ -33,7 +33,7 @@ def _layout(rng, shape, how, dtype):
 
 
 @settings(max_examples=60, deadline=None)
-@given(m=st.integers(1, ROWS + 2), k=st.integers(1, 40), n=st.integers(1, 40),
+@given(m=st.integers(1, SMALL_ROWS + 2), k=st.integers(1, 40), n=st.integers(1, 40),
        a_how=st.sampled_from("cfs"), b_how=st.sampled_from("cfs"),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
 def test_products_equal_numpys_in_every_layout(matmul, m, k, n, a_how, b_how, dtype, seed):
@@ -59,7 +59,7 @@ def test_nan_and_infinities_propagate(matmul):
 
 def test_what_it_does_not_take_goes_to_numpy(matmul):
     rng = np.random.default_rng(0)
-    big = rng.normal(size=(ROWS + 1, 3))
+    big = rng.normal(size=(SMALL_ROWS + 1, 3))
     b = rng.normal(size=(3, 4))
     cases = [(big, b),                                                    # too many rows
              (rng.normal(size=(2, 2, 3)), b),                             # batched

@@ -1,20 +1,21 @@
-"""The native backend's matrix product for small row counts: ``matmul(a, b, out)``.
+"""The native backend's matrix product for small operands: ``matmul(a, b, out)``.
 
 At batch 1 (generation, online models) a step's matmuls are matrix-vector products, and
 the engine's weights are stored as PyTorch stores them, ``(out, in)``, so ``x @ W.T`` reads
 ``W.T``: a column-major operand, for which the BLAS's GEMM/GEMV path costs about twice what
 the same product costs on a row-major copy (measured: 128x512 float32, about 6-10 us
-against 3-5 us).  This C++ function computes 2-D products of at most :data:`ROWS` rows
-itself, in either layout of ``b``:
+against 3-5 us).  This C++ function computes small 2-D products itself (:data:`ROWS`,
+:data:`WORK`), in either layout of ``b``:
 
-- ``b``'s rows contiguous (``x @ W`` for a row-major ``W``): ``out[m] = sum_k a[m, k] b[k]``,
-  four rows of ``b`` per pass over the output row (any strides of ``a``: the weight
-  gradient ``x.T @ g`` included);
-- ``b``'s columns contiguous (``x @ W.T``): four dot products of ``a``'s row against four
-  rows of ``W`` at once, in SIMD lanes.
+- ``b``'s rows contiguous (``g @ W`` for a row-major ``W``): ``out[m] = sum_k a[m, k] b[k]``,
+  four rows of ``b`` added into every output row per pass (any strides of ``a``: the
+  weight gradient ``x.T @ g`` included);
+- ``b``'s columns contiguous (``x @ W.T``): dot products of each row of ``a`` against
+  eight rows of ``W`` at once, in SIMD lanes, summed across lanes by a transposing tree
+  of horizontal adds where AVX is there.
 
-Everything else (more rows, batched or mixed-dtype products, overlapping output, strides it
-does not take) goes to ``numpy.matmul(a, b, out=out)``.  The sums are float32 or float64 as
+Everything else (larger products, batched or mixed-dtype ones, an overlapping output,
+strides it does not take) goes to ``numpy.matmul(a, b, out=out)``.  The sums are float32 or float64 as
 the operands, in another order than the BLAS's (as two BLAS builds differ): results agree
 to rounding.  Built once per process, with the kernels' compiler and flags.
 """
@@ -25,12 +26,15 @@ import types
 
 import numpy as np
 
-__all__ = ["ROWS", "WORK", "SOURCE", "namespace"]
+__all__ = ["ROWS", "WORK", "SMALL_ROWS", "SMALL_WORK", "SOURCE", "namespace"]
 
-#: Most rows of ``a`` (and ``out``) the native loops take; more go to the BLAS.
-ROWS = 8
-#: Most multiply-adds (M * K * N) the native loops take; more go to the BLAS (threaded).
-WORK = 1 << 18
+#: Products the native loops take: at most ``ROWS`` rows of ``a`` (and ``out``) and ``WORK``
+#: multiply-adds (M * K * N), or at most ``SMALL_ROWS`` rows and ``SMALL_WORK``
+#: multiply-adds; the BLAS (blocked for many rows, threaded) does the rest better.
+#: Measured: 1 x 128 @ 128 x 512 in 4-5 us against 6-10 us; 8 x 64 @ 64 x 64 in 2.8 us
+#: against 5 us; 8 x 128 @ 128 x 512 and 16 x 64 @ 64 x 192 at par or behind.
+ROWS, WORK = 4, 1 << 18
+SMALL_ROWS, SMALL_WORK = 16, 1 << 15
 
 SOURCE = r"""
 #define PY_SSIZE_T_CLEAN
@@ -42,34 +46,42 @@ SOURCE = r"""
 
 static PyObject *grnn_np_matmul = NULL;  // numpy.matmul: what the loops below do not take
 
-/* out[m, :] = sum_k a[m, k] * b[k, :] with b's rows contiguous (stride bs bytes apart). */
+/* out[m, :] = sum_k a[m, k] * b[k, :] with b's rows contiguous (stride bs bytes apart): four
+   rows of b at a time, added into every output row while they are in the cache. */
 template <class T>
 static void grnn_mm_rows(Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, const char *a,
                          Py_ssize_t a0, Py_ssize_t a1, const char *b, Py_ssize_t bs, T *out) {
+#define GRNN_A(m, k) (*(const T *)(a + (m) * a0 + (k) * a1))
+    const T *b0 = (const T *)b;
     for (Py_ssize_t m = 0; m < M; ++m) {
-        const char *x = a + m * a0;
         T *o = out + m * N;
-        const T x0 = *(const T *)x;
-        const T *b0 = (const T *)b;
+        const T x0 = GRNN_A(m, 0);
 #pragma omp simd
         for (Py_ssize_t n = 0; n < N; ++n) o[n] = x0 * b0[n];
-        Py_ssize_t k = 1;
-        for (; k + 4 <= K; k += 4) {
-            const T c0 = *(const T *)(x + k * a1), c1 = *(const T *)(x + (k + 1) * a1);
-            const T c2 = *(const T *)(x + (k + 2) * a1), c3 = *(const T *)(x + (k + 3) * a1);
-            const T *r0 = (const T *)(b + k * bs), *r1 = (const T *)(b + (k + 1) * bs);
-            const T *r2 = (const T *)(b + (k + 2) * bs), *r3 = (const T *)(b + (k + 3) * bs);
+    }
+    Py_ssize_t k = 1;
+    for (; k + 4 <= K; k += 4) {
+        const T *r0 = (const T *)(b + k * bs), *r1 = (const T *)(b + (k + 1) * bs);
+        const T *r2 = (const T *)(b + (k + 2) * bs), *r3 = (const T *)(b + (k + 3) * bs);
+        for (Py_ssize_t m = 0; m < M; ++m) {
+            T *o = out + m * N;
+            const T c0 = GRNN_A(m, k), c1 = GRNN_A(m, k + 1);
+            const T c2 = GRNN_A(m, k + 2), c3 = GRNN_A(m, k + 3);
 #pragma omp simd
             for (Py_ssize_t n = 0; n < N; ++n)
                 o[n] += c0 * r0[n] + c1 * r1[n] + c2 * r2[n] + c3 * r3[n];
         }
-        for (; k < K; ++k) {
-            const T c = *(const T *)(x + k * a1);
-            const T *r = (const T *)(b + k * bs);
+    }
+    for (; k < K; ++k) {
+        const T *r = (const T *)(b + k * bs);
+        for (Py_ssize_t m = 0; m < M; ++m) {
+            T *o = out + m * N;
+            const T c = GRNN_A(m, k);
 #pragma omp simd
             for (Py_ssize_t n = 0; n < N; ++n) o[n] += c * r[n];
         }
     }
+#undef GRNN_A
 }
 
 /* o[j] = the sum of s[j]'s lanes plus the tail sums t[j], for R vectors of partial sums. */
@@ -122,17 +134,17 @@ static inline void grnn_dots(Py_ssize_t K, const T *x, const char *w, Py_ssize_t
 }
 
 /* out[m, n] = sum_k a[m, k] * w[n][k] with a's rows and b's columns (w's rows, ws bytes
-   apart) contiguous: b = W.T for a row-major W; eight rows of W at a time. */
+   apart) contiguous: b = W.T for a row-major W. */
 template <class T>
 static void grnn_mm_cols(Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, const char *a,
                          Py_ssize_t a0, const char *w, Py_ssize_t ws, T *out) {
-    for (Py_ssize_t m = 0; m < M; ++m) {
-        const T *x = (const T *)(a + m * a0);
-        T *o = out + m * N;
-        Py_ssize_t n = 0;
-        for (; n + 8 <= N; n += 8) grnn_dots<T, 8>(K, x, w + n * ws, ws, o + n);
-        for (; n < N; ++n) grnn_dots<T, 1>(K, x, w + n * ws, ws, o + n);
-    }
+    Py_ssize_t n = 0;  // eight rows of W at a time, against every row of a while cached
+    for (; n + 8 <= N; n += 8)
+        for (Py_ssize_t m = 0; m < M; ++m)
+            grnn_dots<T, 8>(K, (const T *)(a + m * a0), w + n * ws, ws, out + m * N + n);
+    for (; n < N; ++n)
+        for (Py_ssize_t m = 0; m < M; ++m)
+            grnn_dots<T, 1>(K, (const T *)(a + m * a0), w + n * ws, ws, out + m * N + n);
 }
 
 /* Whether [p, p + span) and [q, q + span2) share a byte. */
@@ -205,8 +217,9 @@ static PyObject *grnn_matmul(PyObject *, PyObject *const *args, Py_ssize_t nargs
         const bool same = f && f[0] && !f[1] && (f[0] == 'f' || f[0] == 'd')
                           && std::strcmp(f, v[1].format) == 0 && std::strcmp(f, v[2].format) == 0;
         if (same && v[1].shape[0] == K && v[2].shape[0] == M && v[2].shape[1] == N
-                && M >= 1 && M <= GRNN_MM_ROWS && K >= 1 && N >= 1
-                && (double)M * K * N <= GRNN_MM_WORK
+                && M >= 1 && K >= 1 && N >= 1
+                && ((M <= GRNN_MM_ROWS && (double)M * K * N <= GRNN_MM_WORK)
+                    || (M <= GRNN_MM_SMALL_ROWS && (double)M * K * N <= GRNN_MM_SMALL_WORK))
                 && !grnn_overlap(&v[2], &v[0]) && !grnn_overlap(&v[2], &v[1]))
             done = f[0] == 'f' ? grnn_mm_run<float>(&v[0], &v[1], &v[2])
                                : grnn_mm_run<double>(&v[0], &v[1], &v[2]);
@@ -225,7 +238,12 @@ static PyMethodDef grnn_mm_methods[] = {
 
 
 def _module_text(module: str) -> str:
-    return (SOURCE.replace("GRNN_MM_ROWS", str(ROWS)).replace("GRNN_MM_WORK", str(WORK))
+    sizes = {"GRNN_MM_SMALL_ROWS": SMALL_ROWS, "GRNN_MM_SMALL_WORK": SMALL_WORK,
+             "GRNN_MM_ROWS": ROWS, "GRNN_MM_WORK": WORK}
+    text = SOURCE
+    for name, value in sizes.items():
+        text = text.replace(name, str(value))
+    return (text
             + f"static struct PyModuleDef grnn_mm_module = {{PyModuleDef_HEAD_INIT, "
             f"\"{module}\", \"graphrnn's native matmul\", -1, grnn_mm_methods, NULL, NULL, "
             f"NULL, NULL}};\n"
