@@ -11,7 +11,8 @@
 - torch: ``nn.Embedding`` -> ``nn.LSTMCell`` -> ``nn.Linear`` under ``torch.no_grad`` (when
   PyTorch is installed), verified likewise;
 - generate: end to end with sampling (``sample_next``, temperature 1): ``model.generate``
-  per token, and the hand-written (and torch) step in a loop with the same sampler.
+  per token (on NumPy and on the native backend), and the hand-written (and torch) step in
+  a loop with the same sampler.
 
 It also prints the fixed cost of one program call: a program of ``y = x + 1`` on a (1, 1)
 input, called as ``program(inputs)`` (checked inputs, fresh outputs) and with
@@ -214,10 +215,13 @@ def step_methods(model, ref, tref, n: int, twin=None):
     return methods
 
 
-def generate_methods(model, ref, tref, n: int):
+def generate_methods(model, ref, tref, n: int, twin=None):
     """``n`` tokens generated end to end (temperature 1, the same sampler)."""
     def engine():
         model.generate([1], n, temperature=1.0, seed=0)
+
+    def engine_native():
+        twin.generate([1], n, temperature=1.0, seed=0)
 
     def loop(lm, to_numpy):
         def run():
@@ -228,6 +232,8 @@ def generate_methods(model, ref, tref, n: int):
         return run
 
     methods = {"generate_engine": engine, "generate_numpy": loop(ref, lambda a: a)}
+    if twin is not None:
+        methods["generate_engine_native"] = engine_native
     if tref is not None:
         methods["generate_torch"] = loop(tref, lambda t: t.numpy())
     return methods
@@ -277,7 +283,7 @@ def main(argv=None):
         verify(twin, ref)
     step = {k: v / n for k, v in interleaved(step_methods(model, ref, tref, n, twin), budget,
                                               rounds).items()}
-    gen = {k: v / n for k, v in interleaved(generate_methods(model, ref, tref, n), budget,
+    gen = {k: v / n for k, v in interleaved(generate_methods(model, ref, tref, n, twin), budget,
                                              rounds).items()}
     calls = call_cost(budget / 2, rounds)
     us = {**step, **gen, **calls}
@@ -287,6 +293,8 @@ def main(argv=None):
               "generate engine/numpy": us["generate_engine"] / us["generate_numpy"]}
     if twin is not None:
         ratios["step native engine/numpy"] = us["engine_native"] / us["numpy"]
+        ratios["generate native engine/numpy"] = (us["generate_engine_native"]
+                                                  / us["generate_numpy"])
     if tref is not None:
         ratios["step engine/torch"] = us["engine"] / us["torch"]
         ratios["generate engine/torch"] = us["generate_engine"] / us["generate_torch"]
@@ -296,6 +304,7 @@ def main(argv=None):
                      ("engine_program", "step: its program, called directly"),
                      ("numpy", "step: hand-written NumPy"), ("torch", "step: torch"),
                      ("generate_engine", "generate: engine"),
+                     ("generate_engine_native", "generate: engine, native backend"),
                      ("generate_numpy", "generate: hand-written + sample_next"),
                      ("generate_torch", "generate: torch + sample_next"),
                      ("call", "program call y = x + 1 (public)"),

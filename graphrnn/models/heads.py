@@ -188,10 +188,10 @@ class LanguageModel(Module):
         rng = np.random.default_rng(seed)
         stepper = self.stepper(1)  # the prompt in one call, then one program call per token
         logits = stepper.run(prompt.reshape(-1, 1))[-1]
-        tokens = prompt.tolist()
+        tokens, tok = prompt.tolist(), np.zeros(1, np.int64)  # one row: next_input's draw
         for i in range(length):
-            tok = self.next_input(logits, rng, temperature, top_k)
-            tokens.append(int(tok[0]))
+            tokens.append(sample_next(logits[0], temperature, top_k, rng))
             if i + 1 < length:  # (the last token's logits would go unused)
+                tok[0] = tokens[-1]
                 logits = stepper.step(tok)
         return np.array(tokens, dtype=np.int64)
