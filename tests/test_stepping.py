@@ -160,6 +160,24 @@ def test_a_stepper_runs_on_the_models_backend():
     assert all(isinstance(v, np.ndarray) for v in stepper.states.values())
 
 
+class _Device(type(INTERPRETED)):
+    """A backend whose arrays NumPy's are not (as CuPy's): values reach it by a copy."""
+
+    def is_native(self, value):
+        return False
+
+    def asarray(self, value, dtype=None):
+        return np.array(value, dtype=dtype, copy=True)
+
+
+def test_a_stepper_on_a_device_backend_copies_numpy_values_at_each_step():
+    model = LanguageModel(7, 3, 5, dtype=np.float64, seed=0)
+    tokens = np.random.default_rng(0).integers(0, 7, size=(4, 2))
+    want = model(tokens)
+    model.backend = _Device("device", np, np.asarray)
+    np.testing.assert_allclose(_steps(model.stepper(2), tokens), want, atol=1e-12)
+
+
 # ------------------------------------------------------------ generation, as it was
 def _generate_call_per_token(model, prompt, length, temperature=1.0, top_k=None, seed=None):
     """LanguageModel.generate as written before steppers: one model call per token."""

@@ -86,8 +86,15 @@ class Stepper:
 
     def _bind(self):
         """The step program's call bound to the stepper's arrays (checked once), for this
-        thread (plans, and so the buffers a bound call writes, are per thread)."""
-        self._bound = self._step_program.bind(self._feeds, self._params)
+        thread (plans, and so the buffers a bound call writes, are per thread).  Where the
+        arrays are not the backend's own (NumPy parameters for a device program: copied
+        to it at each call), the program's checked call."""
+        program, feeds, params = self._step_program, self._feeds, self._params
+        native = self._backend.is_native
+        if all(native(v) for v in feeds.values()) and all(native(v) for v in params.values()):
+            self._bound = program.bind(feeds, params)
+        else:
+            self._bound = lambda: program(feeds, params, copy=False)
         self._thread = threading.get_ident()
         return self._bound
 
