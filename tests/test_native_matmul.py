@@ -24,17 +24,20 @@ def matmul():
 
 def _layout(rng, shape, how, dtype):
     """An array of ``shape`` laid out as ``how``: C order, the transpose of a C array (F
-    order), or every other column of a wider array (strided rows)."""
+    order), every other column of a wider array (strided rows), or C order read from the
+    last row up (a negative stride)."""
     if how == "c":
         return rng.normal(size=shape).astype(dtype)
     if how == "f":
         return np.ascontiguousarray(rng.normal(size=shape[::-1]).astype(dtype)).T
+    if how == "r":
+        return rng.normal(size=shape).astype(dtype)[::-1]
     return rng.normal(size=(shape[0], 2 * shape[1])).astype(dtype)[:, ::2]
 
 
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, SMALL_ROWS + 2), k=st.integers(1, 40), n=st.integers(1, 40),
-       a_how=st.sampled_from("cfs"), b_how=st.sampled_from("cfs"),
+       a_how=st.sampled_from("cfsr"), b_how=st.sampled_from("cfsr"),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
 def test_products_equal_numpys_in_every_layout(matmul, m, k, n, a_how, b_how, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -76,6 +79,10 @@ def test_what_it_does_not_take_goes_to_numpy(matmul):
     a, w = buf[:, :4], rng.normal(size=(4, 4))
     want = a @ w
     assert np.allclose(matmul(a, w, out=buf[:, 4:]), want)
+    flat = rng.normal(size=16)  # ... also where an input is read backwards
+    a = flat[8:].reshape(2, 4)[::-1]  # rows flat[12:16], flat[8:12]
+    want = a @ w
+    assert np.allclose(matmul(a, w, out=flat[4:12].reshape(2, 4)), want)
 
 
 def test_bad_arguments_raise_numpys_errors(matmul):

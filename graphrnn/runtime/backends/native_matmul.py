@@ -147,13 +147,23 @@ static void grnn_mm_cols(Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, const char *a
             grnn_dots<T, 1>(K, (const T *)(a + m * a0), w + n * ws, ws, out + m * N + n);
 }
 
-/* Whether [p, p + span) and [q, q + span2) share a byte. */
+/* The bytes [lo, hi) an array's elements lie in (negative strides included). */
+static void grnn_extent(const Py_buffer *x, const char **lo, const char **hi) {
+    Py_ssize_t below = 0, above = x->itemsize;
+    for (int d = 0; d < x->ndim; ++d) {
+        const Py_ssize_t reach = (x->shape[d] - 1) * x->strides[d];
+        if (reach < 0) below += reach; else above += reach;
+    }
+    *lo = (const char *)x->buf + below;
+    *hi = (const char *)x->buf + above;
+}
+
+/* Whether two arrays' extents share a byte (NumPy copies such operands first). */
 static bool grnn_overlap(const Py_buffer *x, const Py_buffer *y) {
-    const char *xl = (const char *)x->buf, *yl = (const char *)y->buf;
-    Py_ssize_t xs = 0, ys = 0;
-    for (int d = 0; d < x->ndim; ++d) xs += (x->shape[d] - 1) * (x->strides[d] < 0 ? 0 : x->strides[d]);
-    for (int d = 0; d < y->ndim; ++d) ys += (y->shape[d] - 1) * (y->strides[d] < 0 ? 0 : y->strides[d]);
-    return xl < yl + ys + y->itemsize && yl < xl + xs + x->itemsize;
+    const char *xl, *xh, *yl, *yh;
+    grnn_extent(x, &xl, &xh);
+    grnn_extent(y, &yl, &yh);
+    return xl < yh && yl < xh;
 }
 
 template <class T>
