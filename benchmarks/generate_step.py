@@ -15,10 +15,10 @@
   a loop with the same sampler.
 
 It also prints the fixed cost of one program call: a program of ``y = x + 1`` on a (1, 1)
-input, called as ``program(inputs)`` (checked inputs, fresh outputs) and with
-``copy=False``.  Rounds are interleaved (every method once per round, the order rotated)
-and medians reported, with the ratios engine / hand-written.  Threads are limited to 2
-(as in CI and ``train_step.py``).
+input, called as ``program(inputs)`` (checked inputs, fresh outputs), with ``copy=False``
+and bound (``program.bind(inputs)()``, what a stepper runs).  Rounds are interleaved
+(every method once per round, the order rotated) and medians reported, with the ratios
+engine / hand-written.  Threads are limited to 2 (as in CI and ``train_step.py``).
 
     python benchmarks/generate_step.py [--vocab 64] [--embed 32] [--hidden 128]
                                        [--tokens 200] [--quick] [--json out.json]
@@ -240,8 +240,8 @@ def generate_methods(model, ref, tref, n: int, twin=None):
 
 
 def call_cost(budget: float, min_rounds: int, n: int = 1000):
-    """Seconds per call of a program of ``y = x + 1`` on a (1, 1) input: the public call and
-    ``copy=False``."""
+    """Seconds per call of a program of ``y = x + 1`` on a (1, 1) input: the public call,
+    ``copy=False`` and a bound call (``program.bind``)."""
     x = gr.input("x", (1, 1), "float32")
     program = gr.compile(gr.Graph({"y": x + 1.0}))
     feeds = {"x": np.ones((1, 1), np.float32)}
@@ -253,7 +253,14 @@ def call_cost(budget: float, min_rounds: int, n: int = 1000):
     def no_copy():
         for _ in range(n):
             program(feeds, copy=False)
-    med = interleaved({"call": public, "call_copy_false": no_copy}, budget, min_rounds)
+
+    bound = program.bind(feeds)
+
+    def bound_call():
+        for _ in range(n):
+            bound()
+    med = interleaved({"call": public, "call_copy_false": no_copy, "call_bound": bound_call},
+                      budget, min_rounds)
     return {k: v / n for k, v in med.items()}
 
 
@@ -308,7 +315,8 @@ def main(argv=None):
                      ("generate_numpy", "generate: hand-written + sample_next"),
                      ("generate_torch", "generate: torch + sample_next"),
                      ("call", "program call y = x + 1 (public)"),
-                     ("call_copy_false", "program call y = x + 1, copy=False")):
+                     ("call_copy_false", "program call y = x + 1, copy=False"),
+                     ("call_bound", "program call y = x + 1, bound")):
         if k in us:
             print(f"{label:<40}{us[k]:>10.1f}")
     for k, v in ratios.items():
