@@ -2,6 +2,8 @@
 NumPy's values, read strided, broadcast and 0-d arguments in place, refuse bad ones before
 writing anything, and cut the calls a step makes."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 import graphrnn as gr
 from graphrnn.compiler.fusion import FusedKernel, kernels_source, plan_fusion
 from graphrnn.models import GRU, LSTM, RNN
-from graphrnn.runtime.backends import native
+from graphrnn.runtime.backends import native, native_build
 
 from .helpers import assert_close_scaled, grad_of_all
 from .strategies import recurrence_builders
@@ -144,10 +146,10 @@ def test_models_run_on_native():
 
 def test_the_backend_says_what_it_lacks(monkeypatch):
     monkeypatch.setattr(native, "_BACKEND", None)
-    monkeypatch.setattr(native, "find_cxx", lambda: None)
+    monkeypatch.setattr(native_build, "find_cxx", lambda: None)
     with pytest.raises(RuntimeError, match="native backend needs a C\\+\\+ compiler"):
         gr.get_backend("native")
-    monkeypatch.setattr(native, "python_include", lambda: None)
+    monkeypatch.setattr(native_build, "python_include", lambda: None)
     with pytest.raises(RuntimeError, match="and Python's headers"):
         gr.get_backend("native")
     assert "native" not in gr.available_backends()
@@ -173,8 +175,8 @@ def test_dense_and_strided_loops_agree_with_nan_and_infinities():
 
 def test_the_flags_fall_back_where_the_vector_math_does_not_build(monkeypatch):
     """Without the vector math library (or SIMD flags) the kernels build with plain flags."""
-    monkeypatch.setattr(native, "_FLAG_SETS", ((["-fno-such-flag-graphrnn"], []), ([], [])))
-    monkeypatch.setattr(native, "_FLAGS", [])
+    monkeypatch.setattr(native_build, "_FLAG_SETS", ((["-fno-such-flag-graphrnn"], []), ([], [])))
+    monkeypatch.setattr(native_build, "_FLAGS", [])
     assert native.vector_flags() == ([], [])
 
 
@@ -190,3 +192,68 @@ def test_inputs_constant_along_the_last_axis_take_the_simd_loop_by_chunks():
         want = k.evaluate(np, x, row, third, shape=(3, 600))
         for g, w in zip(got, want):  # the vector tanh: within a few ulp of NumPy's
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ the disk cache
+_TINY = ('#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n'
+         'static PyObject *answer(PyObject *, PyObject *) {{ return PyLong_FromLong({value}); }}\n'
+         'static PyMethodDef m[] = {{{{"answer", answer, METH_NOARGS, ""}}, '
+         '{{NULL, NULL, 0, NULL}}}};\n'
+         'static struct PyModuleDef d = {{PyModuleDef_HEAD_INIT, "{name}", "", -1, m, NULL, '
+         'NULL, NULL, NULL}};\n'
+         'PyMODINIT_FUNC PyInit_{name}(void) {{ return PyModule_Create(&d); }}\n')
+
+
+def _tiny(value):
+    """The text of a one-function extension module whose ``answer()`` is ``value``."""
+    return lambda name: _TINY.format(name=name, value=value)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh disk cache in ``tmp_path``, and no module loaded in this process yet."""
+    monkeypatch.setenv("GRAPHRNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(native_build, "_CACHE", [])
+    monkeypatch.setattr(native_build, "_MODULES", {})
+    return tmp_path / "cache"
+
+
+def _no_compiler(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("compiled again")
+    monkeypatch.setattr(native_build.subprocess, "run", refuse)
+
+
+def test_built_modules_are_kept_on_disk_and_imported_without_compiling(cache, monkeypatch):
+    stem = f"grnn_test_{np.random.default_rng().integers(1 << 30)}"  # new to this process
+    first = native.compile_module(_tiny(42), stem)
+    assert first.answer() == 42
+    built = list(cache.iterdir())
+    assert [p.name.startswith(native.module_name(_tiny(42), stem)) for p in built] == [True]
+    monkeypatch.setattr(native_build, "_MODULES", {})  # as a new process finds it
+    _no_compiler(monkeypatch)
+    assert native.compile_module(_tiny(42), stem).answer() == 42
+    with pytest.raises(AssertionError, match="compiled again"):  # other text: another module
+        native.compile_module(_tiny(7), stem)
+
+
+def test_a_cached_file_that_does_not_import_is_rebuilt(cache):
+    stem = f"grnn_test_{np.random.default_rng().integers(1 << 30)}"
+    cache.mkdir()
+    name = native.module_name(_tiny(5), stem)
+    suffix = native_build.sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    (cache / (name + suffix)).write_bytes(b"not a shared object")  # a file cut short
+    assert native.compile_module(_tiny(5), stem).answer() == 5
+    assert (cache / (name + suffix)).stat().st_size > 1000  # the module built in its place
+
+
+def test_an_unwritable_cache_falls_back_to_a_folder_of_the_process(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("GRAPHRNN_CACHE", str(blocker / "cache"))  # under a file: cannot be made
+    monkeypatch.setattr(native_build, "_CACHE", [])
+    monkeypatch.setattr(native_build, "_MODULES", {})
+    folder = native.cache_folder()
+    assert folder != str(blocker / "cache") and os.path.isdir(folder)
+    stem = f"grnn_test_{np.random.default_rng().integers(1 << 30)}"
+    assert native.compile_module(_tiny(3), stem).answer() == 3

@@ -9,65 +9,26 @@ bodies: it takes NumPy arrays through the buffer protocol (strided views, broadc
 every element with a loop over the last axis.  Everything else (matmuls, reductions,
 concatenations) is NumPy's.
 
-The module is compiled once per kernel source by a C++ compiler (``$CXX``, ``c++``, ``g++``
-or ``clang++``) against Python's headers and kept for the process.
+The module is compiled by a C++ compiler (``$CXX``, ``c++``, ``g++`` or ``clang++``) against
+Python's headers, once per kernel source on a machine (:mod:`.native_build`: built modules
+are kept on disk and imported by later processes).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.machinery
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
-import sysconfig
-import tempfile
-import threading
-from typing import List, Optional
-
 import numpy as np
 
 from .base import Backend
+from .native_build import (VECTOR_MATH, cache_folder, compile_module, find_cxx, missing,
+                           module_name, python_include, vector_flags)
 
 __all__ = ["NativeBackend", "load", "find_cxx", "python_include", "missing", "build_module",
-           "compile_module", "module_source", "vector_flags"]
+           "compile_module", "module_name", "cache_folder", "module_source", "vector_flags"]
 
 _BACKEND = None
-_MODULES = {}  # source hash -> loaded module
-_LOCK = threading.Lock()
-_FOLDER: List[str] = []  # the process's build folder, made on first use
 
 #: Elements from which a kernel call releases the GIL while it loops.
 NOGIL_ELEMENTS = 1 << 15
-
-
-def find_cxx() -> Optional[str]:
-    """The C++ compiler: ``$CXX`` when set, else ``c++``, ``g++`` or ``clang++`` on PATH."""
-    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
-        if name:
-            path = shutil.which(name)
-            if path:
-                return path
-    return None
-
-
-def python_include() -> Optional[str]:
-    """The folder holding ``Python.h`` (None when Python's headers are not installed)."""
-    folder = sysconfig.get_paths().get("include")
-    return folder if folder and os.path.exists(os.path.join(folder, "Python.h")) else None
-
-
-def missing() -> Optional[str]:
-    """What the native backend lacks on this machine, in words; None when it can build."""
-    lacks = []
-    if find_cxx() is None:
-        lacks.append("a C++ compiler (c++, g++ or clang++ on PATH, or $CXX)")
-    if python_include() is None:
-        lacks.append(f"Python's headers (no Python.h in {sysconfig.get_paths().get('include')}; "
-                     f"install the python3-dev package or equivalent)")
-    return " and ".join(lacks) or None
 
 
 # ---------------------------------------------------------------------------- C++ text
@@ -286,43 +247,6 @@ static PyObject *{name}_py(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
 """
 
 
-#: the C library's vector math (glibc's libmvec): declared SIMD-callable, the loops above
-#: call 4 or 8 lanes of exp, log, log1p, expm1 or tanh at once (within a few ulp, as the
-#: scalar functions) instead of one element at a time
-_VECTOR_MATH = "#include <cmath>\n#ifdef GRNN_VECTOR_MATH\nextern \"C\" {\n" + "".join(
-    f"#pragma omp declare simd notinbranch\n{t} {f}{suffix}({t}) noexcept;\n"
-    for f in ("exp", "log", "log1p", "expm1", "tanh")
-    for t, suffix in (("float", "f"), ("double", ""))) + "}\n#endif\n"
-
-#: compiler flags, most capable first: SIMD loops with the vector math library, SIMD loops
-#: alone, plain (:func:`vector_flags` keeps the first that builds here)
-_FLAG_SETS = ((["-fopenmp-simd", "-march=native", "-DGRNN_VECTOR_MATH"], ["-lmvec"]),
-              (["-fopenmp-simd", "-march=native"], []), ([], []))
-_FLAGS: List[tuple] = []
-
-
-def vector_flags() -> tuple:
-    """``(compile flags, link flags)`` for the kernels: the first of :data:`_FLAG_SETS` that
-    builds a probe using the vector math on this machine (found once per process)."""
-    if not _FLAGS:
-        probe = (_VECTOR_MATH + "extern \"C\" void grnn_probe(const float *x, float *y, "
-                 "long n) {\n#pragma omp simd\n    for (long i = 0; i < n; ++i) "
-                 "y[i] = std::tanh(x[i]) * std::exp(x[i]);\n}\n")
-        folder = _folder()
-        src, out = os.path.join(folder, "probe.cpp"), os.path.join(folder, "probe.so")
-        with open(src, "w") as f:
-            f.write(probe)
-        for compile_flags, link_flags in _FLAG_SETS:
-            cmd = [find_cxx(), "-O2", "-shared", "-fPIC", "-std=c++14", *compile_flags,
-                   "-o", out, src, *link_flags]
-            if subprocess.run(cmd, capture_output=True).returncode == 0:
-                _FLAGS.append((compile_flags, link_flags))
-                break
-        else:
-            _FLAGS.append(([], []))
-    return _FLAGS[0]
-
-
 def module_source(kernels, source: str, module: str) -> str:
     """The extension module ``module`` as one C++ translation unit: Python's header, the
     kernels' ``source`` (its host branch: the prelude and every ``{name}_body``), the shared
@@ -331,7 +255,7 @@ def module_source(kernels, source: str, module: str) -> str:
                       f'METH_FASTCALL, "fused kernel {k.name}(*inputs, *outputs)"}},\n'
                       for k in kernels)
     return ("// generated by graphrnn: fused kernels as a CPython extension module\n"
-            "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n" + _VECTOR_MATH
+            "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n" + VECTOR_MATH
             + source + _SUPPORT + "".join(_wrapper(k) for k in kernels)
             + f"\nstatic PyMethodDef grnn_methods[] = {{\n{methods}"
             f"    {{NULL, NULL, 0, NULL}}\n}};\n"
@@ -340,61 +264,14 @@ def module_source(kernels, source: str, module: str) -> str:
             f"PyMODINIT_FUNC PyInit_{module}(void) {{ return PyModule_Create(&grnn_module); }}\n")
 
 
-def _folder() -> str:
-    if not _FOLDER:
-        _FOLDER.append(tempfile.mkdtemp(prefix="graphrnn-native-"))
-    return _FOLDER[0]
-
-
 def build_module(kernels, source: str):
-    """The extension module for ``kernels`` (whose C++ bodies ``source`` holds), compiled
-    once per source in this process and imported."""
+    """The extension module for ``kernels`` (whose C++ bodies ``source`` holds), built once
+    per source on this machine (:func:`compile_module`) and imported."""
     if not source:
         raise ValueError("the native backend needs the kernels' C++ source")
-    names = ",".join(k.name for k in kernels)
     # -ffp-contract=off: no fused multiply-adds NumPy's ufuncs would not do
     return compile_module(lambda module: module_source(kernels, source, module), "grnn_native",
-                          names + "\0" + source, ["-ffp-contract=off"])
-
-
-def compile_module(text_of, stem: str, key: str, flags=()):
-    """The extension module whose C++ text ``text_of(module_name)`` gives, compiled once per
-    ``key`` in this process (``stem`` and a digest of ``key`` name it) and imported.
-
-    Flags: ``-O2``, the SIMD flags :func:`vector_flags` found, ``-fno-math-errno`` and
-    ``-fno-trapping-math`` (no FP exception flags are read, so a select such as sigmoid's
-    clamp may run in SIMD lanes; results, NaN and infinities included, are the same), then
-    ``flags``."""
-    lacking = missing()
-    if lacking:
-        raise RuntimeError(f"the native backend needs {lacking}")
-    digest = hashlib.sha256((stem + "\0" + key + "\0" + " ".join(flags)).encode()).hexdigest()[:20]
-    module = f"{stem}_{digest}"
-    with _LOCK:
-        found = _MODULES.get(digest)
-        if found is not None:
-            return found
-        folder = _folder()
-        src = os.path.join(folder, module + ".cpp")
-        out = os.path.join(folder, module + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
-        with open(src, "w") as f:
-            f.write(text_of(module))
-        compile_flags, link_flags = vector_flags()
-        cmd = [find_cxx(), "-O2", "-shared", "-fPIC", "-std=c++14", "-fno-math-errno",
-               "-fno-trapping-math", *flags, *compile_flags, "-I", python_include(), "-o", out,
-               src, *link_flags]
-        if sys.platform == "darwin":
-            cmd[1:1] = ["-undefined", "dynamic_lookup"]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{os.path.basename(cmd[0])} failed on the native module "
-                               f"({src}):\n{done.stderr[-4000:]}")
-        loader = importlib.machinery.ExtensionFileLoader(module, out)
-        spec = importlib.util.spec_from_file_location(module, out, loader=loader)
-        found = importlib.util.module_from_spec(spec)
-        loader.exec_module(found)
-        _MODULES[digest] = found
-        return found
+                          ["-ffp-contract=off"])
 
 
 class NativeBackend(Backend):
@@ -419,8 +296,7 @@ class NativeBackend(Backend):
         if self._namespace is None:
             from .native_matmul import namespace
             self._namespace = namespace(
-                lambda text_of, stem: compile_module(text_of, stem, text_of(stem),
-                                                     ["-O3", "-ffp-contract=fast"]))
+                lambda text_of, stem: compile_module(text_of, stem, ["-O3", "-ffp-contract=fast"]))
         return self._namespace
 
 
