@@ -152,3 +152,26 @@ def test_a_sum_of_several_runs_of_steps_reduces_each_run(ufunc_reduce):
     want = scope["r0"].sum(0) + scope["r1"].sum(0) + scope["x"]
     np.testing.assert_allclose(scope["v"], want, rtol=1e-14)
     assert scope["v"] is scope["out"]  # computed in its planned buffer
+
+
+def test_views_of_planned_buffers_made_with_the_plan_are_views_not_copies():
+    """Straight code makes views of planned buffers once, with the plan; an expression NumPy
+    would copy (a reshape of a transpose or of a column slice, an index of every axis) is
+    left to each call, so every call reads the values of that call."""
+    x = gr.input("x", (2, 3), np.float64)
+    y = gr.input("y", (4,), np.float64)
+    t = gr.tanh(x)
+    graph = gr.Graph({
+        "transposed": gr.reshape(gr.transpose(t), (6,)) * 2.0,       # a copy when reshaped
+        "columns": gr.reshape(gr.index(t, (slice(None), slice(0, 2))), (4,)) + 1.0,
+        "scalar": y * gr.index(gr.tanh(y), (2,)),                    # a 0-d copy
+        "rows": gr.reshape(t, (3, 2)) - 1.0,                         # a true view
+        "slice": gr.index(t, (1,)) * 3.0})                           # a true view
+    program = gr.compile(graph)
+    assert "V[" in program.source  # some views are planned
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # the second call must not read the first call's values
+        feeds = {"x": rng.normal(size=(2, 3)), "y": rng.normal(size=4)}
+        got, want = program(feeds), gr.evaluate(graph, feeds)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, err_msg=k)

@@ -222,7 +222,11 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
         elif kind == "expr":  # a view of a planned array, as its line would make it
             _, table, index, text = desc
             base = bufs[index] if table == "BUF" else views[index]
-            views.append(eval(text, {"np": xp, "SH": shapes, **env}, {"x": base}))
+            view = eval(text, {"np": xp, "SH": shapes, **env}, {"x": base})
+            if _owner(view) is not _owner(base):  # the renderer plans only true views
+                raise RuntimeError(f"compiler: the planned view {text!r} of {table}[{index}] "
+                                   f"is a copy, not a view (a graphrnn bug; please report it)")
+            views.append(view)
         elif kind == "at":  # one step's slot of a stack, or of a ring of ``ring`` slots
             _, b, slot, ring = desc
             k = evaluate(slot, env)
@@ -234,6 +238,13 @@ def make_plan(rendered: Rendered, buffers, fills, xp, env: Mapping[str, int]):
                          (bufs[b][f:l - 1:-1] if l > 0 else bufs[b][f::-1]))
     attrs = [{k: _resolve(v, env) for k, v in a.items()} for a in rendered.attrs]
     return bufs, views, shapes, attrs, dict(env), owned
+
+
+def _owner(a):
+    """The array owning ``a``'s memory (NumPy and CuPy name it as ``base``); a scalar is its
+    own."""
+    base = getattr(a, "base", None)
+    return a if base is None else base
 
 
 def _slot(base, box: Optional[int], idx: int, env, starts, box_sizes):

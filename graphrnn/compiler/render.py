@@ -54,8 +54,10 @@ class _Writer(OpText):
         self.indent = 1
         self.slot_views: Dict[tuple, str] = {}
         #: values of straight code that are a planned buffer or view (``BUF[2]``, ``V[5]``)
-        #: for the whole call: views of them are made with the plan
+        #: for the whole call: views of them are made with the plan; ``dense``: those of
+        #: them known C-contiguous (a whole buffer, a reshape of one)
         self.fixed: Dict[int, str] = {}
+        self.dense: set = set()
         self.kernel_ids: Dict[tuple, int] = {}
         self._box_sizes: Dict[int, int] = {}
 
@@ -188,12 +190,16 @@ class _Writer(OpText):
             self.emit(f"{v} = BUF[{self.plan.out[ins.id][1]}]", ins)
             if self.indent == 1:
                 self.fixed[ins.id] = f"BUF[{self.plan.out[ins.id][1]}]"
+                self.dense.add(ins.id)
         elif ins.op.view is not None or run_view(ins):
             base = self.fixed.get(uses[0]) if len(ins.args) == 1 and uses else None
-            if base is not None and self.indent == 1:  # a view of a planned array: planned
+            if base is not None and self.indent == 1 and self._aliases(ins, uses[0]):
+                # a view of a planned array: made with the plan
                 table, index = base[:-1].split("[")
                 planned = self.view(("expr", table, int(index), self.view_expr(ins, ["x"])))
                 self.fixed[ins.id] = planned
+                if ins.op.view_copies == "strided":  # a reshape of a dense array
+                    self.dense.add(ins.id)
                 self.emit(f"{v} = {planned}", ins, uses)
             else:
                 self.emit(f"{v} = {self.view_expr(ins, args)}", ins, uses)
@@ -210,6 +216,13 @@ class _Writer(OpText):
         for role, step in self.plan.copies.get(ins.id, ()):
             self.emit(f"np.copyto({self.role_slot(role, step)}, {v})", ins, [ins.id])
 
+    def _aliases(self, ins: Instr, base: int) -> bool:
+        """Whether NumPy certainly makes ``ins``'s view expression a view of the value
+        ``base``, not a copy (a copy made with the plan would be read at every call)."""
+        copies = ins.op.view_copies
+        return (copies is None or (copies == "scalar" and len(ins.shape) > 0)
+                or (copies == "strided" and base in self.dense))
+
     def _note_fixed(self, vid: int, v: str, out: str, text: str) -> None:
         """Remember ``v`` as the planned array ``out`` when the line ``text`` (straight code)
         certainly leaves it so: ``v = out; ...``, ``...; v = out`` or ``v = np.f(..., out=out)``
@@ -222,6 +235,8 @@ class _Writer(OpText):
                 or (code.startswith(f"{v} = np.") and code.endswith(f"out={out})")
                     and ";" not in code)):
             self.fixed[vid] = out
+            if out.startswith("BUF["):
+                self.dense.add(vid)
 
     def kernel(self, ins: Instr, v, args, uses) -> None:
         self.r.kernels.append(ins.node.op.kernel)

@@ -47,7 +47,10 @@ class Op:
     - ``broadcasting``: the NumPy emission broadcasts its arguments itself (NumPy ufunc
       semantics), the default of a ufunc name;
     - ``view(e) -> str``: the result is a view of argument 0 (no buffer, never copied); the
-      expression text from the emission context;
+      expression text from the emission context; ``view_copies`` says when NumPy would
+      make a copy of that expression instead: ``"scalar"`` when the result has no axes
+      (indexing every axis), ``"strided"`` when argument 0 is not C-contiguous (reshape);
+      None: never;
     - ``cuda``: the scalar C++ expression for fused GPU kernels of an ``elementwise`` op:
       ``{0}``, ``{1}``... name the arguments, ``{T}`` the result's C type and ``{attr}`` an
       attribute (``"tanh({0})"``); one without placeholders is an n-ary infix operator
@@ -64,7 +67,7 @@ class Op:
 
     __slots__ = ("name", "shape_rule", "kernel", "vjp", "elementwise", "wants_shape", "doc",
                  "cuda", "numpy", "inplace", "broadcasting", "view", "printing", "source",
-                 "join", "aggregate", "subscript", "marker", "elidable")
+                 "join", "aggregate", "subscript", "marker", "elidable", "view_copies")
 
     def __init__(self, name: str, shape_rule: Callable, kernel: Callable,
                  vjp: Optional[Callable] = None, *, elementwise: bool = False,
@@ -76,7 +79,7 @@ class Op:
                  printing: Optional[Callable] = None, source: Optional[str] = None,
                  join: Optional[str] = None, aggregate: bool = False,
                  subscript: Optional[str] = None, marker: bool = False,
-                 elidable: bool = False):
+                 elidable: bool = False, view_copies: Optional[str] = None):
         self.name, self.shape_rule, self.kernel, self.vjp = name, shape_rule, kernel, vjp
         self.elementwise, self.wants_shape, self.doc = elementwise, wants_shape, doc
         self.cuda, self.numpy, self.view, self.printing = cuda, numpy, view, printing
@@ -111,6 +114,11 @@ class Op:
         self.marker = marker
         #: a view the compiler may leave out when every user's emission is ``broadcasting``
         self.elidable = elidable
+        if view_copies not in (None, "scalar", "strided"):
+            raise ValueError(f"op {name!r}: view_copies must be None, 'scalar' or 'strided', "
+                             f"got {view_copies!r}")
+        #: when the view expression copies instead (see ``view`` above)
+        self.view_copies = view_copies
 
     @property
     def differentiable(self) -> bool:

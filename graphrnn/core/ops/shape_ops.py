@@ -23,7 +23,7 @@ def _reshape_rule(x, *, shape):
 register(Op("reshape", _reshape_rule, lambda xp, x, *, shape: xp.reshape(x, shape),
             lambda node, g: (reshape(g, node.args[0].shape),), wants_shape=True,
             doc="Same elements, new shape (row-major).",
-            view=lambda e: f"{e.args[0]}.reshape({e.sh(e.shape)})"))
+            view=lambda e: f"{e.args[0]}.reshape({e.sh(e.shape)})", view_copies="strided"))
 
 
 def _infer_minus_one(x: Node, shape):
@@ -278,7 +278,7 @@ register(Op("index", _index_rule, lambda xp, x, *, key: x[python_key(key)],
             lambda node, g: (apply("unindex", g, key=node.attr("key"),
                                    shape=node.args[0].shape),),
             doc="Basic indexing: ints and slices per axis.", subscript="read",
-            view=lambda e: f"{e.args[0]}{e.key(e.attrs['key'])}",
+            view=lambda e: f"{e.args[0]}{e.key(e.attrs['key'])}", view_copies="scalar",
             printing=lambda node, args: (f"{atom(args[0])}{node.attr('key')!r}", ATOM)))
 register(Op("unindex", _unindex_rule, _unindex_kernel,
             lambda node, g: (apply("index", g, key=node.attr("key")),), wants_shape=True,
