@@ -261,3 +261,15 @@ def test_a_stepper_builds_the_graph_of_one_step_when_its_program_keeps_none():
     model.program(("forward", True, False), model.graph_fn(initial_states=True),
                   checked=False).graph = None  # as a program compiled per length has none
     np.testing.assert_allclose(_steps(model.stepper(2), tokens), want, atol=1e-12)
+
+
+def test_a_stepper_under_anomaly_mode_names_the_parameter_that_holds_nan():
+    import graphrnn as gr
+
+    model = LanguageModel(7, 3, 5, dtype=np.float64, seed=0)
+    stepper = model.stepper(1)
+    stepper.step(np.array([1]))
+    model.parameters()["embedding.weight"][...] = np.nan  # in place: the stepper reads it
+    with gr.detect_anomaly(), pytest.raises(gr.AnomalyError,
+                                            match="param 'embedding.weight' holds them"):
+        stepper.step(np.array([1]))

@@ -197,17 +197,19 @@ class GenericProgram:
         return self._run(*how, copy, plan_key(how[2]))
 
     def bind(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
-             dims: Optional[Mapping[str, int]] = None):
+             dims: Optional[Mapping[str, int]] = None, checked_by=None):
         """A call prepared once (see :meth:`Program.bind`): by the generic code, or by the
-        program compiled for this length."""
+        program compiled for this length (checked as this program's call: anomaly mode
+        traces a bad value in the graph built at that length)."""
+        checked_by = checked_by or self
         how = self._resolve(None, inputs, params, dims)
         if isinstance(how[0], Program):
-            return how[0].bind(how[1], how[2], dims)
+            return how[0].bind(how[1], how[2], dims, checked_by=checked_by)
         sampled, values, env = how
         compiled = sampled.compiled
         plan = self._local.plan(plan_key(env), env, compiled)
         return Bound(None if self.cuda_graph else compiled.function, plan, values,
-                     compiled.names, sampled.graph.name, self, inputs, params, dims)
+                     compiled.names, sampled.graph.name, checked_by, inputs, params, dims)
 
     def _resolve(self, fp, inputs, params, dims):
         """How a call runs: ``(sampled, values, env)`` by the generic code (the binding put

@@ -150,13 +150,15 @@ class Program:
         return outs
 
     def bind(self, inputs: Optional[Mapping] = None, params: Optional[Mapping] = None,
-             dims: Optional[Mapping[str, int]] = None) -> Bound:
+             dims: Optional[Mapping[str, int]] = None, checked_by=None) -> Bound:
         """A call prepared once: ``bound()`` runs on these arrays as they are then (see
-        :class:`~graphrnn.compiler.function.Bound`), checked here, not at each call."""
+        :class:`~graphrnn.compiler.function.Bound`), checked here, not at each call.
+        ``checked_by``: the program whose call the checked way is (this one by default; a
+        program for every length binding one of its lengths passes itself)."""
         values, env = bind_values(self.source_graph, self.backend, inputs, params, dims)
         plan = self._local.plan(plan_key(env), env, self._compiled)
         return Bound(None if self.cuda_graph else self._compiled.function, plan, values,
-                     self._names, self.graph.name, self, inputs, params, dims)
+                     self._names, self.graph.name, checked_by or self, inputs, params, dims)
 
     def _run(self, values, env, copy, key):
         plan = self._local.plan(key, env, self._compiled)

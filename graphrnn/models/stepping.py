@@ -91,10 +91,13 @@ class Stepper:
         to it at each call), the program's checked call."""
         program, feeds, params = self._step_program, self._feeds, self._params
         native = self._backend.is_native
+        # checked (anomaly mode) by the program for every length: it traces a bad value
+        # in the graph it builds, where the program of one step keeps none
+        checked = self._program if isinstance(self._program, GenericProgram) else program
         if all(native(v) for v in feeds.values()) and all(native(v) for v in params.values()):
-            self._bound = program.bind(feeds, params)
+            self._bound = program.bind(feeds, params, checked_by=checked)
         else:
-            self._bound = lambda: program(feeds, params, copy=False)
+            self._bound = lambda: checked(feeds, params, copy=False)
         self._thread = threading.get_ident()
         return self._bound
 
