@@ -250,10 +250,14 @@ def test_a_cached_file_that_does_not_import_is_rebuilt(cache):
 def test_an_unwritable_cache_falls_back_to_a_folder_of_the_process(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    monkeypatch.setenv("GRAPHRNN_CACHE", str(blocker / "cache"))  # under a file: cannot be made
-    monkeypatch.setattr(native_build, "_CACHE", [])
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # writable by others: modules imported from it could be anyone's
     monkeypatch.setattr(native_build, "_MODULES", {})
-    folder = native.cache_folder()
-    assert folder != str(blocker / "cache") and os.path.isdir(folder)
+    for where in (blocker / "cache", shared):  # under a file: cannot be made
+        monkeypatch.setenv("GRAPHRNN_CACHE", str(where))
+        monkeypatch.setattr(native_build, "_CACHE", [])
+        folder = native.cache_folder()
+        assert folder != str(where) and os.path.isdir(folder)
     stem = f"grnn_test_{np.random.default_rng().integers(1 << 30)}"
     assert native.compile_module(_tiny(3), stem).answer() == 3

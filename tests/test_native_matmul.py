@@ -106,6 +106,8 @@ def test_native_programs_call_it_and_agree_with_numpy():
     want = model(tokens)
     model.backend = "native"
     program = model.stepper(1)._step_program
-    assert program.backend.namespace.matmul is not np.matmul
+    namespace = program.backend.namespace
+    assert namespace.matmul is not np.matmul
+    assert namespace.fft.fft is np.fft.fft and namespace.add is np.add  # the rest is NumPy
     assert "np.matmul(" in program.source  # the generated code's np is the namespace
     np.testing.assert_allclose(model(tokens), want, rtol=1e-12, atol=1e-14)

@@ -26,6 +26,11 @@ _LOCK = threading.Lock()
 _FOLDER: List[str] = []  # the process's own temporary folder, made on first use
 _CACHE: List[str] = []  # the folder built modules are kept in (cache_folder)
 _IDENTITY: List[str] = []  # the compiler, ABI and CPU (_build_identity)
+#: every module's flags before its own and the SIMD ones: -fno-trapping-math: no FP
+#: exception flags are read, so a select such as sigmoid's clamp may run in SIMD lanes
+#: (results, NaN and infinities included, are the same)
+_BASE_FLAGS = ["-O2", "-shared", "-fPIC", "-std=c++14", "-fno-math-errno",
+               "-fno-trapping-math"]
 
 
 def find_cxx() -> Optional[str]:
@@ -104,10 +109,8 @@ def compile_module(text_of, stem: str, flags=()):
     there; once per process either way.  ``stem`` and a digest of the text, ``flags``, the
     compiler, Python's ABI and the CPU name it.
 
-    Flags: ``-O2``, the SIMD flags :func:`vector_flags` found, ``-fno-math-errno`` and
-    ``-fno-trapping-math`` (no FP exception flags are read, so a select such as sigmoid's
-    clamp may run in SIMD lanes; results, NaN and infinities included, are the same), then
-    ``flags``."""
+    Flags: :data:`_BASE_FLAGS`, then ``flags``, then the SIMD flags :func:`vector_flags`
+    found."""
     lacking = missing()
     if lacking:
         raise RuntimeError(f"the native backend needs {lacking}")
@@ -128,10 +131,11 @@ def compile_module(text_of, stem: str, flags=()):
 
 
 def module_name(text_of, stem: str, flags=()) -> str:
-    """``stem`` and a digest of the module's text, its flags, the compiler, Python's ABI
-    and the CPU: the name it is built, cached and imported under."""
+    """``stem`` and a digest of the module's text, every flag it may be built with, the
+    compiler, Python's ABI and the CPU: the name it is built, cached and imported under."""
     digest = hashlib.sha256("\0".join(
-        [stem, text_of(stem), " ".join(flags), _build_identity()]).encode()).hexdigest()[:20]
+        [stem, text_of(stem), " ".join(_BASE_FLAGS + list(flags)), repr(_FLAG_SETS),
+         _build_identity()]).encode()).hexdigest()[:20]
     return f"{stem}_{digest}"
 
 
@@ -143,13 +147,14 @@ def _compile(text: str, module: str, folder: str, out: str, flags) -> None:
     with open(src, "w") as f:
         f.write(text)
     compile_flags, link_flags = vector_flags()
-    cmd = [find_cxx(), "-O2", "-shared", "-fPIC", "-std=c++14", "-fno-math-errno",
-           "-fno-trapping-math", *flags, *compile_flags, "-I", python_include(), "-o", tmp, src,
-           *link_flags]
+    cmd = [find_cxx(), *_BASE_FLAGS, *flags, *compile_flags, "-I", python_include(), "-o", tmp,
+           src, *link_flags]
     if sys.platform == "darwin":
         cmd[1:1] = ["-undefined", "dynamic_lookup"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
+        if os.path.exists(tmp):
+            os.remove(tmp)
         raise RuntimeError(f"{os.path.basename(cmd[0])} failed on the native module "
                            f"({src}):\n{done.stderr[-4000:]}")
     os.replace(tmp, out)
@@ -157,8 +162,8 @@ def _compile(text: str, module: str, folder: str, out: str, flags) -> None:
 
 
 def _import(module: str, path: str):
-    """The extension module at ``path``, or None (and the file removed) when it does not
-    load: a file cut short, or built for something else."""
+    """The extension module at ``path``, or None when it does not load (a file cut short,
+    or built for something else: it is rebuilt and renamed over it)."""
     try:
         loader = importlib.machinery.ExtensionFileLoader(module, path)
         spec = importlib.util.spec_from_file_location(module, path, loader=loader)
@@ -166,29 +171,37 @@ def _import(module: str, path: str):
         loader.exec_module(found)
         return found
     except ImportError:
-        try:
-            os.remove(path)
-        except OSError:
-            pass
         return None
 
 
 def cache_folder() -> str:
     """Where built modules are kept across processes: ``$GRAPHRNN_CACHE`` when set, else
     ``graphrnn/native`` in ``$XDG_CACHE_HOME`` (``~/.cache``); a folder of this process's
-    own in the temporary directory when that one cannot be made or written (no reuse)."""
+    own in the temporary directory when that one cannot be made or written, or is not the
+    user's alone (someone else's or writable by others: code is imported from it)."""
     if not _CACHE:
         root = os.environ.get("GRAPHRNN_CACHE") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
             "graphrnn", "native")
         try:
             os.makedirs(root, mode=0o700, exist_ok=True)
-            if not os.access(root, os.W_OK | os.X_OK):
-                raise OSError(f"{root} is not writable")
+            if not _private(root):
+                raise OSError(f"{root} is not the user's own, writable folder")
         except OSError:
             root = _folder()
         _CACHE.append(root)
     return _CACHE[0]
+
+
+def _private(folder: str) -> bool:
+    """Writable by this user, owned by them and not writable by others (where there are
+    owners)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    if not hasattr(os, "getuid"):
+        return True
+    st = os.stat(folder)
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def _build_identity() -> str:

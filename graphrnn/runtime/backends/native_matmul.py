@@ -272,5 +272,6 @@ def namespace(compile_module) -> types.ModuleType:
     module = compile_module(_module_text, "grnn_native_matmul")
     ns = types.ModuleType("numpy", "NumPy, with graphrnn's native matmul for few rows")
     ns.__dict__.update({k: v for k, v in np.__dict__.items() if not k.startswith("__")})
+    ns.__getattr__ = lambda name: getattr(np, name)  # submodules NumPy loads lazily
     ns.matmul = module.matmul
     return ns
