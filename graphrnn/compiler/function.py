@@ -194,7 +194,7 @@ def unalias(values: dict, owned: frozenset) -> None:
     ``copy=False`` result fed back into the program that made it would be overwritten
     while it is read.  NumPy and CuPy views name the array owning the memory as ``base``."""
     for k, v in values.items():
-        base = v.base
+        base = v.base  # (_owner inlined: every call runs this)
         if id(v if base is None else base) in owned:
             values[k] = v.copy()
 
@@ -315,8 +315,7 @@ class Bound:
                 raise TypeError(f"bind: {k!r} must be an array of the program's backend with "
                                 f"the declared dtype (it is read in place at every call), got "
                                 f"{type(given[k]).__name__}")
-            base = v.base
-            if id(v if base is None else base) in owned:
+            if id(_owner(v)) in owned:
                 raise ValueError(f"bind: {k!r} is (a view of) a buffer of program {name!r}, "
                                  f"which its calls overwrite; bind a copy")
         self._fn = function

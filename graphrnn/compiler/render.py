@@ -139,10 +139,9 @@ class _Writer(OpText):
 
     def flat_view(self, out: str, shape) -> str:
         """``out`` (a buffer, planned view or inline slot) reshaped to ``shape``."""
-        if out.startswith("BUF[") and out.count("[") == 1:
-            return self.view(("reshape", "BUF", int(out[4:-1]), tuple(shape)))
-        if out.startswith("V["):
-            return self.view(("reshape", "V", int(out[2:-1]), tuple(shape)))
+        ref = _table_ref(out)
+        if ref is not None:
+            return self.view(("reshape", *ref, tuple(shape)))
         return f"{out}.reshape({self.shape(shape)})"
 
     # -------------------------------------------------------------- program
@@ -195,8 +194,8 @@ class _Writer(OpText):
             base = self.fixed.get(uses[0]) if len(ins.args) == 1 and uses else None
             if base is not None and self.indent == 1 and self._aliases(ins, uses[0]):
                 # a view of a planned array: made with the plan
-                table, index = base[:-1].split("[")
-                planned = self.view(("expr", table, int(index), self.view_expr(ins, ["x"])))
+                table, index = _table_ref(base)
+                planned = self.view(("expr", table, index, self.view_expr(ins, ["x"])))
                 self.fixed[ins.id] = planned
                 if ins.op.view_copies == "strided":  # a reshape of a dense array
                     self.dense.add(ins.id)
@@ -227,7 +226,8 @@ class _Writer(OpText):
         """Remember ``v`` as the planned array ``out`` when the line ``text`` (straight code)
         certainly leaves it so: ``v = out; ...``, ``...; v = out`` or ``v = np.f(..., out=out)``
         (a ufunc returns its ``out``)."""
-        if self.indent != 1 or not (out.startswith(("BUF[", "V[")) and out.count("[") == 1):
+        ref = _table_ref(out)
+        if self.indent != 1 or ref is None:
             return
         head = f"{v} = {out}"
         code = text.split("  #")[0]
@@ -235,7 +235,7 @@ class _Writer(OpText):
                 or (code.startswith(f"{v} = np.") and code.endswith(f"out={out})")
                     and ";" not in code)):
             self.fixed[vid] = out
-            if out.startswith("BUF["):
+            if ref[0] == "BUF":  # a whole buffer
                 self.dense.add(vid)
 
     def kernel(self, ins: Instr, v, args, uses) -> None:
@@ -279,6 +279,15 @@ class _Writer(OpText):
             self.r.defs.setdefault(m.id, len(self.r.lines) - 1)
             for role, step in self.plan.copies.get(m.id, ()):
                 self.emit(f"np.copyto({self.role_slot(role, step)}, v{m.id})", m, [m.id])
+
+
+def _table_ref(text: str) -> Optional[Tuple[str, int]]:
+    """``("BUF", 2)`` for ``"BUF[2]"`` and ``("V", 5)`` for ``"V[5]"``: a planned array
+    itself; None for anything else (a slot in a loop body, ``BUF[3][t - 1]``, a variable)."""
+    for table in ("BUF", "V"):
+        if text.startswith(table + "[") and text.endswith("]") and text.count("[") == 1:
+            return table, int(text[len(table) + 1:-1])
+    return None
 
 
 def render_program(code: Code, plan: Plan, fuse_groups=None, ufunc_reduce=True) -> Rendered:

@@ -21,6 +21,7 @@ import numpy as np
 from .base import Backend
 from .native_build import (VECTOR_MATH, cache_folder, compile_module, find_cxx, missing,
                            module_name, python_include, vector_flags)
+from . import native_matmul
 
 __all__ = ["NativeBackend", "load", "find_cxx", "python_include", "missing", "build_module",
            "compile_module", "module_name", "cache_folder", "module_source", "vector_flags"]
@@ -294,9 +295,7 @@ class NativeBackend(Backend):
         """NumPy with the native ``matmul`` for products of few rows
         (:mod:`.native_matmul`), built on first use."""
         if self._namespace is None:
-            from .native_matmul import namespace
-            self._namespace = namespace(
-                lambda text_of, stem: compile_module(text_of, stem, ["-O3", "-ffp-contract=fast"]))
+            self._namespace = native_matmul.namespace()
         return self._namespace
 
 

@@ -26,6 +26,8 @@ import types
 
 import numpy as np
 
+from .native_build import compile_module
+
 __all__ = ["ROWS", "WORK", "SMALL_ROWS", "SMALL_WORK", "SOURCE", "namespace"]
 
 #: Products the native loops take: at most ``ROWS`` rows of ``a`` (and ``out``) and ``WORK``
@@ -266,10 +268,11 @@ def _module_text(module: str) -> str:
             f"    return PyModule_Create(&grnn_mm_module);\n}}\n")
 
 
-def namespace(compile_module) -> types.ModuleType:
+def namespace() -> types.ModuleType:
     """NumPy's namespace with ``matmul`` the native one (what the generated code calls
-    ``np``); ``compile_module(text, name)`` builds and imports an extension module."""
-    module = compile_module(_module_text, "grnn_native_matmul")
+    ``np``).  The loops are built with ``-O3`` and fused multiply-adds allowed (the BLAS
+    uses them too)."""
+    module = compile_module(_module_text, "grnn_native_matmul", ["-O3", "-ffp-contract=fast"])
     ns = types.ModuleType("numpy", "NumPy, with graphrnn's native matmul for few rows")
     ns.__dict__.update({k: v for k, v in np.__dict__.items() if not k.startswith("__")})
     ns.__getattr__ = lambda name: getattr(np, name)  # submodules NumPy loads lazily
