@@ -19,7 +19,6 @@ class Backend:
 
     def __init__(self, name, xp, to_numpy):
         self.name, self.xp, self._to_numpy = name, xp, to_numpy
-        self._namespace = None
 
     @property
     def namespace(self):

@@ -16,6 +16,8 @@ are kept on disk and imported by later processes).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .base import Backend
@@ -290,13 +292,11 @@ class NativeBackend(Backend):
         module = build_module(kernels, source)
         return [getattr(module, k.name) for k in kernels]
 
-    @property
+    @functools.cached_property
     def namespace(self):
-        """NumPy with the native ``matmul`` for products of few rows
-        (:mod:`.native_matmul`), built on first use."""
-        if self._namespace is None:
-            self._namespace = native_matmul.namespace()
-        return self._namespace
+        """NumPy with the native ``matmul`` for small products (:mod:`.native_matmul`),
+        built on first use."""
+        return native_matmul.namespace()
 
 
 def load() -> Backend:
